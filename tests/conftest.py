@@ -1,0 +1,28 @@
+"""Shared test fixtures: where the real Sina data lives (../shared/fixtures by default).
+
+Set SINACRAWL_FIXTURES to read the real pages from elsewhere. They are never copied into
+this repository.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(os.environ.get("SINACRAWL_FIXTURES", REPO.parent / "shared" / "fixtures"))
+SYNTHETIC = Path(__file__).resolve().parent / "synthetic"
+
+
+def real_pages() -> list[Path]:
+    """Every real article page in the shared fixtures, sorted by name."""
+    return sorted((FIXTURES / "sina-pages").glob("*.html"))
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"real Sina fixtures not found at {FIXTURES}; set SINACRAWL_FIXTURES")
+    return FIXTURES
