@@ -1,0 +1,1 @@
+"""Scrapy extensions: accounting, run summary, exit status, progress, watchdogs."""
