@@ -31,6 +31,28 @@ REDIS_URL = _env("REDIS_URL")
 SINACRAWL_UPSTREAM = _env("SINACRAWL_UPSTREAM")
 SINACRAWL_SUMMARY = _env("SINACRAWL_SUMMARY")
 
+# --- unattended operation (README "Running from cron"): lock, exit codes, progress, watchdogs ---
+COMMANDS_MODULE = "sinacrawl.commands"  # our `crawl`: run lock + exit status from the summary
+SINACRAWL_LOCK = _env("SINACRAWL_LOCK")  # default <ARCHIVE_DIR>/.sinacrawl/run.lock; "off" disables
+SINACRAWL_PROGRESS = _env("SINACRAWL_PROGRESS", "auto")  # auto | tty | log | off
+SINACRAWL_COVERAGE_MAX_MISSING = float(_env("SINACRAWL_COVERAGE_MAX_MISSING", 0.2))
+SINACRAWL_COVERAGE_MIN_ITEMS = int(_env("SINACRAWL_COVERAGE_MIN_ITEMS", 5))
+# A cron run every 10 minutes: stop after 9 so runs never pile up; the next run continues.
+CLOSESPIDER_TIMEOUT = int(_env("CLOSESPIDER_TIMEOUT", 540))
+MEMUSAGE_ENABLED = True
+MEMUSAGE_LIMIT_MB = int(_env("MEMUSAGE_LIMIT_MB", 1024))
+MEMUSAGE_WARNING_MB = int(_env("MEMUSAGE_WARNING_MB", 768))
+EXTENSIONS: dict[str, int | None] = {
+    # Progress replaces LogStats: its line also shows stored/dropped/failed articles.
+    "scrapy.extensions.logstats.LogStats": None,
+    "sinacrawl.extensions.progress.Progress": 500,
+    "sinacrawl.extensions.watchdog.CoverageWatchdog": 800,
+    # Last, so its spider_closed handler sees every other component's final counts.
+    "sinacrawl.extensions.summary.RunSummary": 900,
+}
+# REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py).
+ADDONS: dict[str, int] = {"sinacrawl.distributed.DistributedAddon": 100}
+
 # --- politeness and safety ---
 USER_AGENT = f"sinacrawl/{__version__} (+https://github.com/sinacrawl/sinacrawl; news archiver)"
 ROBOTSTXT_OBEY = True

@@ -1,0 +1,285 @@
+"""The run summary: what a run did, and the exit status it deserves.
+
+At the end of every crawl this extension reads the ``sinacrawl/articles/*`` stats (kept by the
+accounting extension), asks the coverage watchdog for problems, decides the exit status and
+writes one JSON document atomically to the path in ``SINACRAWL_SUMMARY`` (no file when the
+setting is empty; the decision is still logged and put into the stats as
+``sinacrawl/exit_code``, where the ``crawl`` command picks it up).
+
+Exit statuses (one table; the README repeats it):
+
+====  ==================  ==================================================================
+code  name                meaning
+====  ==================  ==================================================================
+0     ok                  the run did its job (also when CLOSESPIDER_TIMEOUT cut it short:
+                          the next incremental run continues where it stopped)
+1     error               Scrapy could not start the crawl (bad settings, unknown spider)
+2     usage               wrong command line (Scrapy's own usage error)
+3     spider_errors       the spider raised (parse errors, a listing that could not be read)
+4     storage_failure     a pipeline failed to store items (disk, MongoDB)
+5     nothing_stored      listings announced new articles but none was stored (every page
+                          failed, or the extractor/validation rejected them all)
+6     coverage            too many items lack date, source or body (watchdog)
+7     lock_held           another run holds the lock; this one did nothing
+8     interrupted         stopped early: Ctrl-C/SIGTERM, memory limit, or cancelled
+====  ==================  ==================================================================
+
+When several apply, the lowest-numbered failure of 4, 3, 5, 6, 8 (in that order of severity)
+is the exit status; the summary lists every reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+
+from sinacrawl.extensions.watchdog import CoverageWatchdog
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+ARTICLES = "sinacrawl/articles/"
+EXIT_STAT = "sinacrawl/exit_code"
+STORAGE_ERRORS = "sinacrawl/storage/errors"
+# Drops that are a normal outcome, not a sign that extraction is broken.
+DEFAULT_BENIGN_DROPS = ("duplicate", "unchanged", "out_of_window", "too_old", "known")
+INTERRUPTED_REASONS = frozenset({"shutdown", "memusage_exceeded", "cancelled"})
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    SPIDER_ERRORS = 3
+    STORAGE_FAILURE = 4
+    NOTHING_STORED = 5
+    COVERAGE = 6
+    LOCK_HELD = 7
+    INTERRUPTED = 8
+
+
+SEVERITY = (
+    ExitCode.STORAGE_FAILURE,
+    ExitCode.SPIDER_ERRORS,
+    ExitCode.NOTHING_STORED,
+    ExitCode.COVERAGE,
+    ExitCode.INTERRUPTED,
+)
+
+
+def article_counts(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``sinacrawl/articles/*`` stats as a nested dict, reasons grouped.
+
+    >>> article_counts({"sinacrawl/articles/stored": 3, "sinacrawl/articles/failed/http_500": 2,
+    ...                 "sinacrawl/articles/dropped/invalid": 1, "other": 9})
+    {'scheduled': 0, 'stored': 3, 'duplicate': 0, 'skipped_known': 0, 'dropped': {'invalid': 1}, 'failed': {'http_500': 2}}
+    """
+    counts: dict[str, Any] = {"scheduled": 0, "stored": 0, "duplicate": 0, "skipped_known": 0}
+    grouped: dict[str, dict[str, int]] = {"dropped": {}, "failed": {}}
+    for key, value in stats.items():
+        if not key.startswith(ARTICLES) or not isinstance(value, (int, float)):
+            continue
+        name = key[len(ARTICLES) :]
+        group, _, reason = name.partition("/")
+        if group in grouped and reason:
+            grouped[group][reason] = grouped[group].get(reason, 0) + int(value)
+        elif "/" not in name:
+            counts[name] = int(value)
+    counts.update({group: dict(sorted(reasons.items())) for group, reasons in grouped.items()})
+    return counts
+
+
+def _prefixed_total(stats: Mapping[str, Any], *prefixes: str) -> int:
+    return sum(
+        int(value)
+        for key, value in stats.items()
+        if isinstance(value, (int, float)) and key.startswith(prefixes)
+    )
+
+
+def decide(
+    stats: Mapping[str, Any],
+    close_reason: str | None,
+    coverage: Sequence[str] = (),
+    benign_drops: tuple[str, ...] = DEFAULT_BENIGN_DROPS,
+) -> tuple[ExitCode, list[str]]:
+    """The exit status of a finished run and every reason for it (empty when all is well).
+
+    >>> decide({"sinacrawl/articles/scheduled": 4, "sinacrawl/articles/stored": 4}, "finished")
+    (<ExitCode.OK: 0>, [])
+    >>> code, why = decide({"sinacrawl/articles/scheduled": 4,
+    ...                     "sinacrawl/articles/failed/http_500": 4}, "finished")
+    >>> code.name, why
+    ('NOTHING_STORED', ['listings had 4 new articles but none was stored (failed: http_500 4)'])
+    """
+    counts = article_counts(stats)
+    found: dict[ExitCode, str] = {}
+
+    storage = _prefixed_total(stats, STORAGE_ERRORS, "sinacrawl/storage/failed")
+    storage += sum(n for r, n in counts["failed"].items() if r.startswith("storage"))
+    if storage:
+        found[ExitCode.STORAGE_FAILURE] = f"{storage} storage failures"
+
+    spider = _prefixed_total(stats, "spider_exceptions/count", "sinacrawl/listings/failed")
+    if spider or close_reason in ("closespider_errorcount", "start_error"):
+        found[ExitCode.SPIDER_ERRORS] = (
+            f"{spider} spider errors or unreadable listing pages (close reason: {close_reason})"
+        )
+
+    bad_drops = {r: n for r, n in counts["dropped"].items() if r not in benign_drops}
+    lost = sum(counts["failed"].values()) + sum(bad_drops.values())
+    if counts["stored"] == 0 and lost > 0:
+        why = ", ".join(
+            f"{group}: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
+            for group, reasons in (("failed", counts["failed"]), ("dropped", bad_drops))
+            if reasons
+        )
+        new = max(counts["scheduled"] - counts["duplicate"], lost)
+        found[ExitCode.NOTHING_STORED] = (
+            f"listings had {new} new articles but none was stored ({why})"
+        )
+
+    if coverage:
+        found[ExitCode.COVERAGE] = "field coverage too low: " + "; ".join(coverage)
+
+    if close_reason in INTERRUPTED_REASONS:
+        found[ExitCode.INTERRUPTED] = f"run stopped early ({close_reason})"
+
+    for code in SEVERITY:
+        if code in found:
+            return code, [found[c] for c in SEVERITY if c in found]
+    return ExitCode.OK, []
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, ensure_ascii=False, indent=2, sort_keys=True)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.isoformat()
+    return None
+
+
+def _parse_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+class RunSummary:
+    """Collects per-channel facts during the run; decides and writes the summary at the end."""
+
+    def __init__(self, crawler: Crawler, path: Path | None, benign_drops: tuple[str, ...]):
+        self.crawler = crawler
+        self.path = path
+        self.benign_drops = benign_drops
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.result: dict[str, Any] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        # Always on: the exit status is decided here even when no file is wanted.
+        raw = crawler.settings.get("SINACRAWL_SUMMARY")
+        benign = tuple(crawler.settings.getlist("SINACRAWL_BENIGN_DROPS")) or DEFAULT_BENIGN_DROPS
+        ext = cls(crawler, Path(raw) if raw else None, benign)
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(ext.item_error, signal=signals.item_error)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def item_scraped(self, item: Any, response: Response | None = None, **kwargs: Any) -> None:
+        meta = getattr(response, "meta", None) or {}
+        channel = meta.get("channel") or "-"
+        entry = self.channels.setdefault(channel, {"stored": 0, "newest_published_at": None})
+        entry["stored"] += 1
+        try:
+            published = item["published_at"]
+        except (KeyError, TypeError):
+            return
+        when = _parse_iso(published)
+        newest = _parse_iso(entry["newest_published_at"])
+        if when is not None and (newest is None or when > newest):
+            entry["newest_published_at"] = published
+
+    def item_error(self, item: Any, failure: Any = None, **kwargs: Any) -> None:
+        # A pipeline raised something other than a drop: the item did not reach its store.
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(STORAGE_ERRORS)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        values = stats.get_stats()
+        watchdog = self.crawler.get_extension(CoverageWatchdog)
+        coverage = watchdog.problems() if watchdog else []
+        code, reasons = decide(values, reason, coverage, self.benign_drops)
+        stats.set_value(EXIT_STAT, int(code))
+        finished = datetime.now(timezone.utc)
+        started = values.get("start_time")
+        self.result = {
+            "spider": spider.name,
+            "close_reason": reason,
+            "exit_status": int(code),
+            "exit_name": code.name.lower(),
+            "reasons": reasons,
+            "warnings": coverage,
+            "started_at": _iso(started),
+            "finished_at": finished.isoformat(),
+            "duration_s": round((finished - started).total_seconds(), 3)
+            if isinstance(started, datetime)
+            else None,
+            "articles": article_counts(values),
+            "channels": dict(sorted(self.channels.items())),
+            "coverage": watchdog.report() if watchdog else None,
+            "pages": {
+                "requests": values.get("downloader/request_count", 0),
+                "responses": values.get("response_received_count", 0),
+                "errors_logged": values.get("log_count/ERROR", 0),
+                "spider_exceptions": values.get("spider_exceptions/count", 0),
+            },
+        }
+        log = logger.info if code == ExitCode.OK else logger.error
+        log(
+            "run summary: exit %d (%s)%s",
+            code,
+            code.name.lower(),
+            "".join(f"\n  - {r}" for r in reasons),
+        )
+        if self.path is not None:
+            try:
+                write_json_atomic(self.path, self.result)
+            except OSError as exc:
+                logger.error("could not write the run summary to %s: %s", self.path, exc)
