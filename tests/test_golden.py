@@ -1,0 +1,123 @@
+"""The extractor against hand-checked expectations for every real Sina page (tests/golden/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sinacrawl.items import FIELDS
+from tests.conftest import real_pages
+from tests.update_golden import (
+    BODY_MIN_RATIO,
+    EXACT_FIELDS,
+    GOLDEN_DIR,
+    GOLDEN_FIELDS,
+    body_similarity,
+    boilerplate_in,
+    extract_page,
+    golden_path,
+    load_golden,
+    normalise_body,
+    request_urls,
+)
+
+PAGES = real_pages()
+_ITEMS: dict[str, dict[str, Any]] = {}
+
+
+def _item(page: Path) -> dict[str, Any]:
+    """Extract each page once per session; every test of that page reuses the item."""
+    if page.stem not in _ITEMS:
+        _ITEMS[page.stem] = extract_page(page, request_urls().get(page.stem))
+    return _ITEMS[page.stem]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def test_real_pages_are_there():
+    assert len(PAGES) >= 16, "the shared fixtures should hold at least the 16 real pages"
+
+
+def test_every_real_page_has_a_golden_file():
+    missing = [p.name for p in PAGES if not golden_path(p.stem).exists()]
+    assert not missing, (
+        f"real pages without a hand-checked golden file in {GOLDEN_DIR}: {missing}; "
+        "run tests/update_golden.py --accept STEM and check every value against the page"
+    )
+
+
+def test_golden_files_are_canonical():
+    """Sorted keys, real characters, indent 2, every compared field — so diffs stay readable."""
+    for path in sorted(GOLDEN_DIR.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        assert set(data) == set(GOLDEN_FIELDS), path.name
+        assert text == json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_exact_fields_match_golden(page: Path):
+    expected = load_golden(page.stem)
+    item = _item(page)
+    wrong = {
+        name: {"expected": expected[name], "got": item.get(name)}
+        for name in EXACT_FIELDS
+        if item.get(name) != expected[name]
+    }
+    assert not wrong, json.dumps(wrong, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_published_at_minute_then_seconds(page: Path):
+    """Reported apart so a wrong minute (byline) and wrong seconds (meta) read differently."""
+    expected = load_golden(page.stem)["published_at"]
+    got = _item(page).get("published_at")
+    if expected is None:
+        assert got is None
+        return
+    assert isinstance(got, str), f"published_at should be an ISO string, got {got!r}"
+    assert got[:16] == expected[:16], f"minute: expected {expected}, got {got}"
+    assert got == expected, f"seconds/offset: expected {expected}, got {got}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_body_text_is_the_article(page: Path):
+    expected = load_golden(page.stem)["body_text"]
+    got = _item(page).get("body_text")
+    assert isinstance(got, str) and got.strip(), "body_text is empty"
+    ratio = body_similarity(expected, got)
+    assert ratio >= BODY_MIN_RATIO, (
+        f"body similarity {ratio:.3f} < {BODY_MIN_RATIO}\n--- expected\n"
+        f"{normalise_body(expected)}\n--- got\n{normalise_body(got)}"
+    )
+    assert not boilerplate_in(got), f"boilerplate left in the body: {boilerplate_in(got)}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_item_is_complete_and_clean(page: Path):
+    item = _item(page)
+    assert set(FIELDS) <= set(item), f"missing fields: {sorted(set(FIELDS) - set(item))}"
+    bad = [s for s in _strings(item) if "\ufffd" in s]
+    assert not bad, f"U+FFFD in the item: {[s[:60] for s in bad]}"
+    assert not boilerplate_in(item.get("body_html")), boilerplate_in(item.get("body_html"))
+
+
+def test_body_similarity_is_strict_enough():
+    """The comparison itself must be able to fail: a dropped paragraph is caught."""
+    body = load_golden("p07_2019_news_c")["body_text"]
+    shorter = "\n".join(body.splitlines()[:-3])
+    assert body_similarity(body, body) == 1.0
+    assert body_similarity(body, "　　" + body.replace("\n", "\n\n　")) == 1.0
+    assert body_similarity(body, shorter) < BODY_MIN_RATIO
+    assert boilerplate_in(body + "\n责任编辑：张申") == ["责任编辑"]
