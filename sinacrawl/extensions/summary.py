@@ -141,16 +141,17 @@ def decide(
         )
 
     bad_drops = {r: n for r, n in counts["dropped"].items() if r not in benign_drops}
+    benign = sum(counts["dropped"].values()) - sum(bad_drops.values())
     lost = sum(counts["failed"].values()) + sum(bad_drops.values())
-    if counts["stored"] == 0 and lost > 0:
-        why = ", ".join(
+    new = max(counts["scheduled"] - counts["duplicate"] - benign, lost)
+    if counts["stored"] == 0 and new > 0:
+        why = "; ".join(
             f"{group}: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
             for group, reasons in (("failed", counts["failed"]), ("dropped", bad_drops))
             if reasons
         )
-        new = max(counts["scheduled"] - counts["duplicate"], lost)
         found[ExitCode.NOTHING_STORED] = (
-            f"listings had {new} new articles but none was stored ({why})"
+            f"listings had {new} new articles but none was stored ({why or 'no outcome recorded'})"
         )
 
     if coverage:
