@@ -56,6 +56,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "omit": {},
     # Refs whose page and listing show a later edit (mtime two hours after ctime).
     "revised": [],
+    # {"ref": "tech.sina.com.cn"}: serve (and list) that article on another Sina host.
+    "hosts": {},
     # {"host": {"status": 503}} or {"host": {"body": "User-agent: *\nDisallow: /x/"}}
     "robots": {},
     # Server-rendered roll listings /finance.sina.com.cn/roll/c/<cid>.shtml?page=N.
@@ -461,6 +463,10 @@ def _apply_overrides(cfg: dict[str, Any], by_ref: dict[str, MockArticle]) -> Non
             article.encoding = "gbk"
     for ref, fields in cfg.get("omit", {}).items():
         _lookup(by_ref, ref).omit = frozenset(fields)
+    for ref, host in cfg.get("hosts", {}).items():
+        article = _lookup(by_ref, ref)
+        parts = urlsplit(article.url)
+        article.url = parts._replace(netloc=host).geturl()
     for ref in cfg.get("revised", ()):
         article = _lookup(by_ref, ref)
         article.revised = True

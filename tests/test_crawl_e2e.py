@@ -1,0 +1,374 @@
+"""End to end: real ``scrapy crawl`` processes against the mock Sina site (a child process on
+127.0.0.1), asserting on what a user sees — items, posts, stats — and on the mock's request
+log, i.e. on exactly what the crawl fetched."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.testing.catalog import MockArticle
+from sinacrawl.testing.process import CrawlResult, RunningSite, mocksite_process, run_crawl
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+# Until the spiders land there is nothing to run end to end.
+pytest.importorskip("sinacrawl.spiders.finance", reason="the finance spider is not there yet")
+
+ROLL = "/feed.mix.sina.com.cn/api/roll/get"
+ARTICLES = "sinacrawl/articles/"
+
+# Tests want speed, not politeness: the mock is local. Retries and timeouts stay bounded.
+FAST = {
+    "AUTOTHROTTLE_ENABLED": "False",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS": "16",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
+    "RETRY_TIMES": "2",
+    "DOWNLOAD_TIMEOUT": "5",
+}
+
+
+def recent_config(**extra: Any) -> dict[str, Any]:
+    """A site whose newest article is an hour old, so default time windows include it."""
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    config: dict[str, Any] = {"seed": 11, "newest": newest.isoformat(), "size_kb": 6}
+    config.update(extra)
+    return config
+
+
+THREE_CHANNELS = [
+    {"name": "china", "pageid": 155, "lid": 1686, "count": 12, "path": "china/gncj"},
+    {
+        "name": "macro",
+        "pageid": 155,
+        "lid": 1687,
+        "count": 8,
+        "path": "china/hgjj",
+        "also_list": ["china:1", "china:4"],
+    },
+    {
+        "name": "usstock",
+        "pageid": 153,
+        "lid": 2516,
+        "count": 7,
+        "path": "stock/usstock/c",
+        "also_list": ["macro:2"],
+    },
+]
+
+
+def crawl(site: RunningSite, workdir: Path, spider: str = "finance", **kwargs: Any) -> CrawlResult:
+    settings = {**FAST, **kwargs.pop("settings", {})}
+    return run_crawl(spider, upstream=site.url, workdir=workdir, settings=settings, **kwargs)
+
+
+def accounting(result: CrawlResult) -> dict[str, int]:
+    """The run's article outcomes by kind, from its stats."""
+    stats = result.stats
+    return {
+        "scheduled": stats.get(ARTICLES + "scheduled", 0),
+        "stored": stats.get(ARTICLES + "stored", 0),
+        "dropped": sum(v for k, v in stats.items() if k.startswith(ARTICLES + "dropped/")),
+        "failed": sum(v for k, v in stats.items() if k.startswith(ARTICLES + "failed/")),
+        "duplicate": stats.get(ARTICLES + "duplicate", 0),
+    }
+
+
+def assert_counts_add_up(result: CrawlResult) -> dict[str, int]:
+    counts = accounting(result)
+    outcomes = counts["stored"] + counts["dropped"] + counts["failed"] + counts["duplicate"]
+    assert counts["scheduled"] == outcomes, (counts, result.stats_with(ARTICLES))
+    return counts
+
+
+def article_fetches(site: RunningSite, since: int = 0) -> Counter[str]:
+    """How often each article page was requested (robots, listings and /offsite/ excluded)."""
+    paths = Counter()
+    for record in site.requests()[since:]:
+        path = record["path"].split("?", 1)[0]
+        if path in site.catalog.by_path:
+            paths[path] += 1
+    return paths
+
+
+def roll_pages(site: RunningSite, lid: int) -> list[int]:
+    pages = []
+    for path in site.paths(ROLL):
+        query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&") if "=" in p)
+        if query.get("lid") == str(lid):
+            pages.append(int(query.get("page", 1)))
+    return pages
+
+
+def no_tracebacks(result: CrawlResult) -> None:
+    assert "Traceback" not in result.log, result.log[result.log.index("Traceback") - 2000 :][:6000]
+
+
+@pytest.fixture
+def three_channel_site(tmp_path: Path) -> Iterator[RunningSite]:
+    with mocksite_process(recent_config(channels=THREE_CHANNELS), tmp_path / "site") as site:
+        yield site
+
+
+# --- a whole crawl -----------------------------------------------------------------------------
+
+
+def test_three_channel_crawl_extracts_every_listed_article_exactly_once(
+    three_channel_site: RunningSite, tmp_path: Path
+) -> None:
+    site = three_channel_site
+    result = crawl(site, tmp_path / "run", args={"channels": "china,macro,usstock"})
+    no_tracebacks(result)
+    assert result.returncode == 0, result.log[-3000:]
+    expected = {a.doc_id: a for a in site.catalog.articles()}
+    doc_ids = [item["doc_id"] for item in result.items]
+    assert sorted(doc_ids) == sorted(expected)  # every one, none twice
+    assert set(article_fetches(site).values()) == {1}
+    assert len(article_fetches(site)) == len(expected)
+    for item in result.items:
+        article = expected[item["doc_id"]]
+        assert item["url"] == article.url
+        assert item["title"] == article.title
+        assert item["published_at"] == article.ctime.isoformat()
+        assert item["source"] == article.media_name
+        owner = article.channels[0]  # an article listed twice keeps the first channel's path
+        assert (
+            item["categories"][-1]
+            == {
+                "china": "新浪财经－国內",
+                "macro": "新浪财经－宏观经济",
+                "usstock": "新浪财经－美股",
+            }[owner]
+        )
+    assert len(result.posts()) == len(expected)
+    counts = assert_counts_add_up(result)
+    assert counts["stored"] == len(expected)
+
+
+def test_since_until_bound_what_is_fetched(three_channel_site: RunningSite, tmp_path: Path) -> None:
+    site = three_channel_site
+    china = site.catalog.channels["china"].articles
+    # Between listing times (30 minutes apart), so no article sits on a boundary.
+    since = china[7].ctime + (china[6].ctime - china[7].ctime) / 2
+    until = china[2].ctime + (china[1].ctime - china[2].ctime) / 2
+    args = {
+        "channels": "china,macro",
+        "since": since.strftime("%Y-%m-%dT%H:%M:%S"),
+        "until": until.strftime("%Y-%m-%dT%H:%M:%S"),
+        "num": 5,
+        "max_pages": 10,
+    }
+    result = crawl(site, tmp_path / "run", args=args)
+    no_tracebacks(result)
+    inside = {
+        a.mirror_path
+        for name in ("china", "macro")
+        for a in site.catalog.channels[name].articles
+        if since <= a.ctime < until
+    }
+    assert inside and set(article_fetches(site)) == inside
+    assert {item["doc_id"] for item in result.items} == {
+        site.catalog.by_path[p].doc_id for p in inside
+    }
+    # China holds 12 articles, 5 a page; everything from the 8th on is older than `since`,
+    # so page 2 is the last one worth reading.
+    assert max(roll_pages(site, 1686)) == 2
+    assert_counts_add_up(result)
+
+
+def test_max_pages_bounds_the_listing_walk(three_channel_site: RunningSite, tmp_path: Path) -> None:
+    site = three_channel_site
+    result = crawl(site, tmp_path / "run", args={"channels": "china", "num": 5, "max_pages": 2})
+    no_tracebacks(result)
+    assert sorted(roll_pages(site, 1686)) == [1, 2]
+    first_ten = {a.mirror_path for a in site.catalog.channels["china"].articles[:10]}
+    assert set(article_fetches(site)) == first_ten
+    assert len(result.items) == 10
+    assert_counts_add_up(result)
+
+
+def test_second_run_downloads_nothing_and_an_edited_article_is_fetched_again(
+    tmp_path: Path,
+) -> None:
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 6, "path": "china/gncj"}]
+    archive = tmp_path / "archive"
+    config = recent_config(channels=channels)
+    with mocksite_process(config, tmp_path / "site1") as site:
+        first = crawl(site, tmp_path / "run1", archive=archive)
+        assert len(first.items) == 6
+        seen = len(site.requests())
+        second = crawl(site, tmp_path / "run2", archive=archive)
+        no_tracebacks(second)
+        assert article_fetches(site, since=seen) == Counter()
+        assert second.stat(ARTICLES + "skipped_known") == 6
+        assert second.returncode == 0, second.log[-3000:]
+    with mocksite_process({**config, "revised": ["china:2"]}, tmp_path / "site2") as site:
+        third = crawl(site, tmp_path / "run3", archive=archive)
+        no_tracebacks(third)
+        edited = site.catalog.by_ref["china:2"]
+        assert article_fetches(site) == Counter({edited.mirror_path: 1})
+        assert [item["doc_id"] for item in third.items] == [edited.doc_id]
+        posts = [p for p in third.posts() if edited.doc_id in p.name]
+        assert len(posts) == 1 and "（更新）" in posts[0].read_text(encoding="utf-8")
+        assert len(third.posts()) == 6
+
+
+def test_html_listing_channel_is_walked_through_its_page_links(tmp_path: Path) -> None:
+    channels = [
+        {"name": "china", "pageid": 155, "lid": 1686, "count": 2},
+        # No roll id: only the server-rendered listing lists these.
+        {"name": "listed", "pageid": 0, "lid": 0, "count": 8, "path": "stock/s"},
+    ]
+    listing = [{"cid": 56592, "channel": "listed", "per_page": 5}]
+    with mocksite_process(
+        recent_config(channels=channels, html_listings=listing), tmp_path / "site"
+    ) as site:
+        result = crawl(site, tmp_path / "run", args={"channels": "listed", "max_pages": 5})
+        no_tracebacks(result)
+        listed = site.catalog.channels["listed"].articles
+        assert {item["doc_id"] for item in result.items} == {a.doc_id for a in listed}
+        listing_paths = site.paths("/finance.sina.com.cn/roll/c/56592.shtml")
+        assert len(listing_paths) == 2 and any("page=2" in p for p in listing_paths)
+        assert_counts_add_up(result)
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "china:1": {"kind": "flaky", "status": 503, "times": 2},
+    "china:2": {"kind": "throttle", "retry_after": 2, "times": 1},
+    "china:3": {"kind": "status", "status": 404},
+    "china:4": {"kind": "redirect_loop"},
+    "china:5": {"kind": "offsite"},
+    "china:6": {"kind": "hang", "seconds": 60},
+    "china:7": {"kind": "reset"},
+    "china:8": {"kind": "short_body"},
+    "china:9": {"kind": "oversize"},
+    "china:10": {"kind": "gbk_utf8_header"},
+    "china:13": {"kind": "status", "status": 500},
+}
+STORED = ("china:0", "china:1", "china:2", "china:10", "china:11")
+NOT_STORED = ("china:3", "china:4", "china:5", "china:6", "china:7", "china:8", "china:9")
+NOT_STORED += ("china:12", "china:13")
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSite, Any]]:
+    """One crawl over a channel where most articles misbehave; the tests below read it."""
+    tmp = tmp_path_factory.mktemp("faults")
+    config = recent_config(
+        channels=[{"name": "china", "pageid": 155, "lid": 1686, "count": 14}],
+        faults=FAULTS,
+        omit={"china:11": ["date", "source"]},
+        hosts={"china:12": "tech.sina.com.cn"},
+        robots={"tech.sina.com.cn": {"status": 503}},
+    )
+    with mocksite_process(config, tmp / "site") as site:
+        result = crawl(site, tmp / "run", settings={"DOWNLOAD_TIMEOUT": "4"}, timeout=300)
+        yield site, result
+
+
+def stored_ids(result: CrawlResult) -> set[str]:
+    return {item["doc_id"] for item in result.items}
+
+
+def test_faults_end_in_the_expected_outcome(fault_run) -> None:
+    site, result = fault_run
+    no_tracebacks(result)
+    by_ref = site.catalog.by_ref
+    assert stored_ids(result) == {by_ref[r].doc_id for r in STORED}
+    assert len(result.posts()) == len(STORED)
+    counts = assert_counts_add_up(result)
+    assert counts["scheduled"] == 14
+    assert counts["stored"] == len(STORED)
+    assert counts["failed"] + counts["dropped"] == len(NOT_STORED)
+
+
+def test_transient_errors_are_retried_a_bounded_number_of_times(fault_run) -> None:
+    site, result = fault_run
+    fetches = article_fetches(site)
+    assert fetches[site.catalog.by_ref["china:1"].mirror_path] == 3  # 503, 503, 200
+    assert fetches[site.catalog.by_ref["china:13"].mirror_path] <= 3  # RETRY_TIMES=2
+    assert fetches[site.catalog.by_ref["china:3"].mirror_path] == 1  # a 404 is final
+    assert result.duration < 120
+
+
+def test_retry_after_is_honoured(fault_run) -> None:
+    site, _ = fault_run
+    path = site.catalog.by_ref["china:2"].mirror_path
+    times = [r["t"] for r in site.requests() if r["path"] == path]
+    assert len(times) == 2 and times[1] - times[0] >= 1.8
+
+
+def test_redirects_off_sina_are_never_followed(fault_run) -> None:
+    site, result = fault_run
+    assert not site.paths("/offsite/")
+    assert result.stats_with(ARTICLES + "failed/") or result.stats_with(ARTICLES + "dropped/")
+
+
+def test_robots_txt_that_fails_with_5xx_disallows_the_host(fault_run) -> None:
+    site, _ = fault_run
+    assert [r["status"] for r in site.requests() if r["path"] == "/tech.sina.com.cn/robots.txt"]
+    assert site.catalog.by_ref["china:12"].mirror_path not in article_fetches(site)
+
+
+def test_gbk_page_behind_a_utf8_header_is_read_right(fault_run) -> None:
+    site, result = fault_run
+    article = site.catalog.by_ref["china:10"]
+    item = next(i for i in result.items if i["doc_id"] == article.doc_id)
+    assert item["title"] == article.title
+    assert "\ufffd" not in json.dumps(item, ensure_ascii=False)
+
+
+def test_page_without_date_or_source_takes_them_from_the_listing(fault_run) -> None:
+    site, result = fault_run
+    article: MockArticle = site.catalog.by_ref["china:11"]
+    item = next(i for i in result.items if i["doc_id"] == article.doc_id)
+    assert item["published_at"] == article.ctime.isoformat()
+    assert item["source"] == article.media_name
+    assert item["title"] == article.title
+
+
+# --- the article spider and the real pages ---------------------------------------------------
+
+
+def test_article_spider_fetches_given_urls_and_skips_bad_ones(
+    three_channel_site: RunningSite, tmp_path: Path
+) -> None:
+    site = three_channel_site
+    wanted = [site.catalog.by_ref["china:0"], site.catalog.by_ref["usstock:3"]]
+    urls = ",".join([wanted[0].url, "not a url", "ftp://finance.sina.com.cn/x", wanted[1].url])
+    result = crawl(site, tmp_path / "run", spider="article", args={"urls": urls})
+    no_tracebacks(result)
+    assert sorted(i["doc_id"] for i in result.items) == sorted(a.doc_id for a in wanted)
+    assert "not a url" in result.log
+    urls_file = tmp_path / "urls.txt"
+    urls_file.write_text(f"{wanted[1].url}\n\n", encoding="utf-8")
+    again = crawl(site, tmp_path / "run2", spider="article", args={"urls_file": urls_file})
+    assert [i["doc_id"] for i in again.items] == [wanted[1].doc_id]
+
+
+@pytest.mark.skipif(not (FIXTURES / "sina-pages").is_dir(), reason="real fixtures not present")
+def test_real_pages_crawled_through_a_listing_are_all_accounted_for(tmp_path: Path) -> None:
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 3}]
+    config = recent_config(channels=channels, real_pages=str(FIXTURES))
+    with mocksite_process(config, tmp_path / "site") as site:
+        result = crawl(site, tmp_path / "run", args={"channels": "china", "max_pages": 5})
+        no_tracebacks(result)
+        real = [a for a in site.catalog.articles() if a.real_file]
+        assert len(real) == 15
+        counts = assert_counts_add_up(result)
+        assert counts["scheduled"] == 18
+        p11 = site.catalog.by_ref["real:p11"]
+        item = next(i for i in result.items if i["doc_id"] == p11.doc_id)
+        assert item["title"] == "奥多比预测今年美国假日季线上购物将创历史新高"
+        assert item["published_at"] == "2026-09-28T23:20:25+08:00"
