@@ -121,3 +121,23 @@ def test_body_similarity_is_strict_enough():
     assert body_similarity(body, "　　" + body.replace("\n", "\n\n　")) == 1.0
     assert body_similarity(body, shorter) < BODY_MIN_RATIO
     assert boilerplate_in(body + "\n责任编辑：张申") == ["责任编辑"]
+
+
+def test_update_golden_shows_a_diff_and_writes_only_on_accept(tmp_path, monkeypatch, capsys):
+    import tests.update_golden as ug
+
+    stem = "p05_2018_finance_roll"
+    golden = load_golden(stem)
+    monkeypatch.setattr(ug, "GOLDEN_DIR", tmp_path)
+    (tmp_path / f"{stem}.json").write_text(ug.dump_golden(golden), "utf-8")
+    monkeypatch.setattr(ug, "extract_page", lambda page, url: golden | {"editor": "某人"})
+
+    assert ug.main(["p05"]) == 1, "a difference is reported as a failure"
+    out = capsys.readouterr().out
+    assert '-  "editor": "霍琦",' in out and '+  "editor": "某人",' in out
+    assert ug.load_golden(stem)["editor"] == "霍琦", "nothing written without --accept"
+    with pytest.raises(SystemExit):
+        ug.main(["--accept"])  # accepting is per page, never wholesale
+    assert ug.main(["--accept", "p05"]) == 0
+    assert ug.load_golden(stem)["editor"] == "某人"
+    assert ug.main(["p05"]) == 0
