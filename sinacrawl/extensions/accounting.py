@@ -1,0 +1,262 @@
+"""Article accounting: every scheduled article ends as stored, dropped, failed or duplicate.
+
+Stats (SPEC shared names)::
+
+    sinacrawl/articles/scheduled          article requests handed to the scheduler (per doc_id)
+    sinacrawl/articles/stored             items that went through every pipeline
+    sinacrawl/articles/dropped/<reason>   items a pipeline (or the spider) dropped on purpose
+    sinacrawl/articles/failed/<reason>    downloads or extractions that failed (http_404, timeout…)
+    sinacrawl/articles/duplicate          DuplicateArticle, or a second listing of a doc_id
+
+so that ``scheduled == stored + dropped + failed + duplicate`` at the end of a run; what is
+still pending when the spider closes counts as ``failed/unfinished`` (except with a shared
+scheduler queue, where another worker may finish it). Article requests are the ones whose
+``meta`` holds ``doc_id`` and ``listing``; spiders report what only they know (download
+errors in their errback, out-of-window pages) with :func:`report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    DropItem,
+    IgnoreRequest,
+    NotConfigured,
+    ResponseDataLossError,
+)
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import ConnectionDone, ConnectionLost, TimeoutError
+
+from sinacrawl.exceptions import DropArticle, DuplicateArticle
+from sinacrawl.middlewares import OffsiteRedirect, RedirectLoop, TooManyRedirects
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "sinacrawl/articles/"
+OUTCOMES = ("stored", "dropped", "failed", "duplicate")
+DEFAULT_SCHEDULER = "scrapy.core.scheduler.Scheduler"
+
+article_outcome = object()
+"""Signal: ``request`` (the article request), ``outcome`` (one of OUTCOMES), ``reason``."""
+
+# Failure types → reason tokens, most specific first.
+FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (OffsiteRedirect, "offsite_redirect"),
+    (RedirectLoop, "redirect_loop"),
+    (TooManyRedirects, "too_many_redirects"),
+    (DownloadTimeoutError, "timeout"),
+    (TimeoutError, "timeout"),
+    (CannotResolveHostError, "dns"),
+    (DownloadConnectionRefusedError, "connection_refused"),
+    (ResponseDataLossError, "data_loss"),
+    (DownloadFailedError, "connection_lost"),
+    (ConnectionLost, "connection_lost"),
+    (ConnectionDone, "connection_lost"),
+)
+IGNORE_REASONS: tuple[tuple[str, str], ...] = (
+    ("robots.txt", "robots"),
+    ("max redirections", "too_many_redirects"),
+    ("offsite", "offsite"),
+)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short stable token for why a request failed.
+
+    >>> failure_reason(DownloadTimeoutError("took too long"))
+    'timeout'
+    >>> failure_reason(IgnoreRequest("Forbidden by robots.txt"))
+    'robots'
+    >>> failure_reason(KeyError("x"))
+    'key_error'
+    """
+    if isinstance(exc, HttpError):
+        return f"http_{exc.response.status}"
+    for kind, reason in FAILURE_REASONS:
+        if isinstance(exc, kind):
+            return reason
+    if isinstance(exc, DownloadCancelledError):
+        return "too_large" if "max size" in str(exc) else "cancelled"
+    if isinstance(exc, IgnoreRequest):
+        text = str(exc).lower()
+        return next((reason for key, reason in IGNORE_REASONS if key in text), "ignored")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def article_doc_id(meta: dict[str, Any] | None) -> str | None:
+    """The doc_id an article request carries, None for other requests (listings, robots)."""
+    if not meta or "listing" not in meta:
+        return None
+    doc_id = meta.get("doc_id")
+    return str(doc_id) if doc_id else None
+
+
+def report(crawler: Crawler, request: Request, outcome: str, reason: str | None = None) -> None:
+    """Tell the accounting how an article request ended (used by spiders)."""
+    crawler.signals.send_catch_log(
+        signal=article_outcome, request=request, outcome=outcome, reason=reason
+    )
+
+
+class ArticleAccounting:
+    """Counts every article request's outcome; logs the balance when the spider closes."""
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.pending: dict[str, str] = {}  # doc_id -> URL
+        self.finished: set[str] = set()
+        self._just_scheduled: tuple[Request, str] | None = None
+        scheduler = crawler.settings.get("SCHEDULER") or DEFAULT_SCHEDULER
+        # With a shared queue (scrapy-redis) another worker may finish what this one scheduled.
+        self.shared_queue = (
+            scheduler if isinstance(scheduler, str) else getattr(scheduler, "__module__", "")
+        ) != DEFAULT_SCHEDULER
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArticleAccounting:
+        if not crawler.settings.getbool("SINACRAWL_ACCOUNTING_ENABLED", True):
+            raise NotConfigured
+        ext = cls(crawler)
+        connect = crawler.signals.connect
+        connect(ext.request_scheduled, signal=signals.request_scheduled)
+        connect(ext.request_dropped, signal=signals.request_dropped)
+        connect(ext.item_scraped, signal=signals.item_scraped)
+        connect(ext.item_dropped, signal=signals.item_dropped)
+        connect(ext.item_error, signal=signals.item_error)
+        connect(ext.spider_error, signal=signals.spider_error)
+        connect(ext.article_outcome, signal=article_outcome)
+        connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    # --- counting ---
+
+    def _inc(self, key: str) -> None:
+        self.stats.inc_value(PREFIX + key)
+
+    def _schedule(self, doc_id: str, url: str) -> None:
+        self.pending[doc_id] = url
+        self._inc("scheduled")
+
+    def resolve(self, doc_id: str | None, outcome: str, reason: str | None = None) -> None:
+        """Record a doc_id's outcome once; later outcomes for it are ignored."""
+        if not doc_id:
+            return
+        if doc_id in self.finished:
+            logger.debug("second outcome %s for %s ignored", outcome, doc_id)
+            return
+        if doc_id not in self.pending and not self.shared_queue:
+            self._inc("scheduled")  # reached us without the scheduler; keep the balance
+        self.pending.pop(doc_id, None)
+        self.finished.add(doc_id)
+        self._inc(
+            f"{outcome}/{reason or 'unspecified'}" if outcome in ("dropped", "failed") else outcome
+        )
+
+    @staticmethod
+    def _doc_id(item: Any, response: Response | None) -> str | None:
+        """The doc_id the request was scheduled under, else the item's own."""
+        doc_id = article_doc_id(getattr(response, "meta", None))
+        if doc_id is None and hasattr(item, "get"):
+            doc_id = item.get("doc_id")
+        return doc_id
+
+    # --- signal handlers ---
+
+    def request_scheduled(self, request: Request, spider: Spider) -> None:
+        doc_id = article_doc_id(request.meta)
+        self._just_scheduled = None
+        if doc_id and doc_id not in self.pending and doc_id not in self.finished:
+            self._schedule(doc_id, request.url)
+            self._just_scheduled = (request, doc_id)
+
+    def request_dropped(self, request: Request, spider: Spider) -> None:
+        """The scheduler's duplicate filter refused an article request."""
+        doc_id = article_doc_id(request.meta)
+        if not doc_id:
+            return
+        just = self._just_scheduled
+        self._just_scheduled = None
+        if (just is not None and just[0] is request) or request.meta.get("redirect_times"):
+            # its only request (e.g. seen in a resumed job or by another worker), or a redirect
+            # onto a URL already fetched
+            self.resolve(doc_id, "duplicate")
+        else:  # a second listing of a doc_id already scheduled in this run
+            self._inc("scheduled")
+            self._inc("duplicate")
+
+    def item_scraped(self, item: Any, response: Response, spider: Spider) -> None:
+        self.resolve(self._doc_id(item, response), "stored")
+
+    def item_dropped(
+        self, item: Any, response: Response, exception: BaseException, spider: Spider
+    ) -> None:
+        doc_id = self._doc_id(item, response)
+        if isinstance(exception, DuplicateArticle):
+            self.resolve(doc_id, "duplicate")
+        elif isinstance(exception, DropArticle):
+            self.resolve(doc_id, "dropped", exception.reason)
+        elif isinstance(exception, DropItem):
+            self.resolve(doc_id, "dropped", "unspecified")
+
+    def item_error(self, item: Any, response: Response, spider: Spider, failure: Failure) -> None:
+        self.resolve(self._doc_id(item, response), "failed", "pipeline_error")
+
+    def spider_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+        self.resolve(article_doc_id(getattr(response, "meta", None)), "failed", "callback_error")
+
+    def article_outcome(self, request: Request, outcome: str, reason: str | None = None) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown article outcome {outcome!r}; expected one of {OUTCOMES}")
+        self.resolve(article_doc_id(request.meta), outcome, reason)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.pending and not self.shared_queue:
+            examples = ", ".join(list(self.pending.values())[:5])
+            logger.warning(
+                "%d scheduled articles never finished (spider closed: %s), e.g. %s",
+                len(self.pending),
+                reason,
+                examples,
+            )
+            for doc_id in list(self.pending):
+                self.resolve(doc_id, "failed", "unfinished")
+        self.log_balance()
+
+    def counts(self) -> dict[str, int]:
+        """scheduled and each outcome's total from the stats."""
+        stats = self.stats.get_stats()
+        totals = {"scheduled": int(stats.get(PREFIX + "scheduled", 0))}
+        for outcome in OUTCOMES:
+            key = PREFIX + outcome
+            totals[outcome] = sum(
+                int(v) for k, v in stats.items() if k == key or k.startswith(key + "/")
+            )
+        return totals
+
+    def log_balance(self) -> None:
+        c = self.counts()
+        outcomes = sum(c[o] for o in OUTCOMES)
+        line = (
+            f"Articles: {c['scheduled']} scheduled = {c['stored']} stored + {c['dropped']} dropped"
+            f" + {c['failed']} failed + {c['duplicate']} duplicate"
+        )
+        if outcomes == c["scheduled"] or self.shared_queue:
+            logger.info(line)
+        else:
+            logger.warning("%s -- does not add up (%d outcomes)", line, outcomes)

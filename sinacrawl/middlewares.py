@@ -1,0 +1,314 @@
+"""Downloader components: the upstream mirror, Retry-After, robots-on-error, redirect guard.
+
+- :class:`UpstreamMirrorHandler` sends every request for a Sina host to ``SINACRAWL_UPSTREAM``
+  as ``http://HOST:PORT/<original host>/<original path and query>``. It is a download handler
+  (registered for http and https): at that level the rewrite happens *after* every downloader
+  middleware and slot, so robots.txt, per-host concurrency, AutoThrottle, cookies, retries,
+  responses, items and logs all keep the real Sina URL.
+- :class:`StrictRobotsTxtMiddleware`: a robots.txt that cannot be fetched because of a 5xx,
+  a 429 or a network error means "disallow everything" for that host (RFC 9309 §2.3.1.4);
+  Scrapy's own middleware allows all in that case.
+- :class:`RetryAfterMiddleware`: 429/503 with ``Retry-After`` wait that long before the retry,
+  up to ``RETRY_AFTER_MAX`` seconds; a longer demand is not retried in this run.
+- :class:`RedirectGuardMiddleware`: off-site redirects, redirect loops and over-long chains,
+  which Scrapy drops silently, are counted, logged and fail the request with a clear reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import build_from_crawler
+from twisted.internet.task import deferLater
+from w3lib.url import safe_url_string
+
+from sinacrawl.parsing.urls import is_sina_host
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+# --- the upstream mirror --------------------------------------------------------------------
+
+
+class UpstreamError(ValueError):
+    """SINACRAWL_UPSTREAM is not an ``http(s)://host[:port]`` base URL."""
+
+
+def parse_upstream(value: str | None) -> str | None:
+    """The mirror base URL without a trailing slash, None when unset; raises UpstreamError.
+
+    >>> parse_upstream("http://127.0.0.1:8080/")
+    'http://127.0.0.1:8080'
+    >>> parse_upstream("")
+    """
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError as exc:
+        raise UpstreamError(f"SINACRAWL_UPSTREAM={value!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UpstreamError(
+            f"SINACRAWL_UPSTREAM={value!r} must look like http://HOST:PORT (a mirror of Sina "
+            "laid out as /<original host>/<path>)"
+        )
+    if parts.query or parts.fragment or parts.username:
+        raise UpstreamError(
+            f"SINACRAWL_UPSTREAM={value!r} must not carry a query, fragment or user"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def mirror_url(url: str, upstream: str) -> str:
+    """The mirror's URL for a real Sina URL.
+
+    >>> mirror_url("https://feed.mix.sina.com.cn/api/roll/get?pageid=155&page=2", "http://h:1")
+    'http://h:1/feed.mix.sina.com.cn/api/roll/get?pageid=155&page=2'
+    """
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{upstream}/{parts.netloc.lower()}{path}{query}"
+
+
+def real_url(url: str, upstream: str) -> str | None:
+    """The real Sina URL a mirror URL stands for (https), else None.
+
+    >>> real_url("http://h:1/finance.sina.com.cn/a/doc-ix.shtml?x=1", "http://h:1")
+    'https://finance.sina.com.cn/a/doc-ix.shtml?x=1'
+    >>> real_url("http://h:1/evil.example.com/x", "http://h:1")
+    """
+    prefix = upstream + "/"
+    if not url.startswith(prefix):
+        return None
+    host, _, rest = url[len(prefix) :].partition("/")
+    if not is_sina_host(host):
+        return None
+    return f"https://{host}/{rest}"
+
+
+class UpstreamMirrorHandler(HTTP11DownloadHandler):
+    """HTTP(S) download handler that fetches Sina hosts from ``SINACRAWL_UPSTREAM`` when set."""
+
+    lazy = False
+
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self.upstream = parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
+        if self.upstream:
+            logger.info("Sina requests go to the mirror %s", self.upstream)
+
+    async def download_request(self, request: Request) -> Response:
+        if not self.upstream or not is_sina_host(urlparse_cached(request).hostname):
+            return await super().download_request(request)
+        target = mirror_url(request.url, self.upstream)
+        response = await super().download_request(request.replace(url=target))
+        return self._as_real(response, request, target)
+
+    def _as_real(self, response: Response, request: Request, target: str) -> Response:
+        """The mirror's response under the real URL; mirror-relative redirects mapped back."""
+        headers = response.headers.copy()
+        location = headers.get(b"Location")
+        if location is not None and self.upstream:
+            absolute = urljoin(target, safe_url_string(location.decode("latin-1")))
+            real = real_url(absolute, self.upstream)
+            if real is not None:
+                headers[b"Location"] = real.encode("ascii")
+        return response.replace(url=request.url, headers=headers)
+
+
+# --- robots.txt -------------------------------------------------------------------------------
+
+DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
+
+
+class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """RobotsTxtMiddleware with RFC 9309's error rules (unreachable → disallow all)."""
+
+    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+        if response.status >= 500 or response.status == 429:
+            self._disallow_host(netloc, f"HTTP {response.status}")
+            return
+        if 400 <= response.status < 500:
+            # "Unavailable": the crawler may access any resource (RFC 9309 §2.3.1.3).
+            response = response.replace(body=b"")
+        await super()._parse_robots(response, netloc, request)
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        if isinstance(exc, IgnoreRequest):
+            super()._robots_error(exc, netloc)
+            return
+        self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
+        self._disallow_host(netloc, f"{type(exc).__name__}: {exc}")
+
+    def _disallow_host(self, netloc: str, why: str) -> None:
+        logger.warning(
+            "robots.txt of %s is unreachable (%s): not crawling that host in this run", netloc, why
+        )
+        self._stats.inc_value("sinacrawl/robots/unreachable")
+        parser = build_from_crawler(self._parserimpl, self.crawler, DISALLOW_ALL)
+        pending = self._parsers[netloc]
+        self._parsers[netloc] = parser
+        if hasattr(pending, "callback"):
+            pending.callback(parser)
+
+
+# --- Retry-After ------------------------------------------------------------------------------
+
+
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or HTTP-date), else None.
+
+    >>> retry_after_seconds(b"3")
+    3.0
+    >>> now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> retry_after_seconds("Thu, 01 Jan 2026 00:00:10 GMT", now)
+    10.0
+    >>> retry_after_seconds("soon") is None
+    True
+    """
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class RetryAfterMiddleware(RetryMiddleware):
+    """RetryMiddleware that waits as long as a 429/503 ``Retry-After`` asks, within a cap."""
+
+    HONOURED = frozenset({429, 503})
+
+    def __init__(self, settings: BaseSettings):
+        super().__init__(settings)
+        self.max_wait = settings.getfloat("RETRY_AFTER_MAX", 60.0)
+
+    async def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        wait = None
+        if response.status in self.HONOURED and response.status in self.retry_http_codes:
+            wait = retry_after_seconds(response.headers.get(b"Retry-After"))
+        if wait is None or request.meta.get("dont_retry", False):
+            return super().process_response(request, response)
+        stats = self.crawler.stats
+        if wait > self.max_wait:
+            logger.warning(
+                "%s asks to come back in %.0f s (over RETRY_AFTER_MAX=%.0f s); not retrying %s",
+                urlparse_cached(request).hostname,
+                wait,
+                self.max_wait,
+                request,
+            )
+            stats.inc_value("sinacrawl/retry_after/too_long")
+            return response
+        retry = self._retry(request, f"{response.status} with Retry-After {wait:g}s")
+        if retry is None:
+            return response
+        stats.inc_value("sinacrawl/retry_after/honoured")
+        stats.max_value("sinacrawl/retry_after/max_wait", wait)
+        if wait > 0:
+            from twisted.internet import reactor  # imported late: Scrapy installs the reactor
+
+            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+        return retry
+
+
+# --- redirects --------------------------------------------------------------------------------
+
+
+class OffsiteRedirect(IgnoreRequest):
+    """A redirect to a host outside the spider's allowed domains."""
+
+
+class RedirectLoop(IgnoreRequest):
+    """A redirect back to a URL already in the chain."""
+
+
+class TooManyRedirects(IgnoreRequest):
+    """A redirect chain longer than REDIRECT_MAX_TIMES."""
+
+
+def _without_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+class RedirectGuardMiddleware:
+    """Counts, logs and fails the redirects Scrapy's RedirectMiddleware would drop silently.
+
+    Ordered just above RedirectMiddleware (600) so it sees each 3xx before it is followed.
+    """
+
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        self.max_redirects = crawler.settings.getint("REDIRECT_MAX_TIMES")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectGuardMiddleware:
+        return cls(crawler)
+
+    def _allowed(self, host: str | None) -> bool:
+        domains = getattr(self.crawler.spider, "allowed_domains", None) or ()
+        if not host:
+            return False
+        if not domains:
+            return is_sina_host(host)
+        host = host.lower()
+        return any(host == d or host.endswith("." + d) for d in domains)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        if (
+            response.status not in REDIRECT_STATUSES
+            or b"Location" not in response.headers
+            or request.meta.get("dont_redirect")
+            or request.meta.get("handle_httpstatus_all")
+            or response.status in request.meta.get("handle_httpstatus_list", ())
+        ):
+            return response
+        location = safe_url_string(response.headers[b"Location"].decode("latin-1"))
+        target = urljoin(request.url, location)
+        chain = [*request.meta.get("redirect_urls", []), request.url]
+        stats = self.crawler.stats
+        if not self._allowed(urlsplit(target).hostname):
+            stats.inc_value("sinacrawl/redirects/offsite")
+            logger.warning("Off-site redirect from %s to %s: not followed", request.url, target)
+            raise OffsiteRedirect(f"off-site redirect to {target}")
+        if _without_fragment(target) in {_without_fragment(u) for u in chain}:
+            stats.inc_value("sinacrawl/redirects/loop")
+            logger.warning("Redirect loop: %s", " -> ".join([*chain, target]))
+            raise RedirectLoop(f"redirect loop back to {target}")
+        if len(chain) > self.max_redirects:
+            stats.inc_value("sinacrawl/redirects/too_many")
+            logger.warning("More than %d redirects from %s", self.max_redirects, chain[0])
+            raise TooManyRedirects(f"more than {self.max_redirects} redirects")
+        return response

@@ -1,0 +1,122 @@
+"""The ``article`` spider: fetch the article URLs a user names, same item as ``finance``.
+
+::
+
+    scrapy crawl article -a urls=https://finance.sina.com.cn/…/doc-i….shtml,https://…
+    scrapy crawl article -a urls_file=urls.txt      # one URL a line; blank lines, # comments ok
+    scrapy crawl article -a urls=… -a channel=macro  # file the posts under another channel
+
+A URL that is not an http(s) Sina article address is reported (logged and counted as
+``sinacrawl/urls/rejected/<reason>``) and skipped; the rest are fetched. Items carry the
+categories of ``-a channel`` (default: the default channel's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import UsageError
+
+from sinacrawl.channels import DEFAULT_CHANNEL, UnknownChannel, get_channels
+from sinacrawl.parsing.listing import ListingEntry
+from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
+from sinacrawl.spiders.finance import ArticleSpiderBase, parse_bool
+
+REJECTED = "sinacrawl/urls/rejected/"
+
+
+def check_url(url: str) -> tuple[str | None, str | None]:
+    """``(request URL, None)`` for a usable article URL, else ``(None, reason)``.
+
+    >>> check_url("finance.sina.com.cn/a/doc-ix1.shtml")
+    ('https://finance.sina.com.cn/a/doc-ix1.shtml', None)
+    >>> check_url("https://example.com/doc-ix1.shtml")
+    (None, 'not_sina')
+    >>> check_url("https://finance.sina.com.cn/")
+    (None, 'no_doc_id')
+    """
+    url = url.strip()
+    if "://" not in url and not url.startswith("//"):
+        url = "https://" + url  # a bare host/path, as copied from an address bar
+    if url.startswith("//"):
+        url = "https:" + url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        return None, "malformed"
+    if parts.scheme not in ("http", "https"):
+        return None, "not_http"
+    if parts.username is not None or not is_sina_host(parts.hostname):
+        return None, "not_sina"
+    if doc_id_from_url(url) is None:
+        return None, "no_doc_id"
+    # Fetch the canonical form: https, no tracking query (cre=…), no fragment.
+    return canonical_url(url), None
+
+
+def read_urls(urls: str | None, urls_file: str | None) -> list[str]:
+    """The URLs given by ``-a urls=`` (comma separated) and ``-a urls_file=``, in order."""
+    found: list[str] = []
+    if urls:
+        found.extend(u for u in urls.split(",") if u.strip())
+    if urls_file:
+        path = Path(urls_file).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise UsageError(f"-a urls_file={urls_file}: cannot read it ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"-a urls_file={urls_file}: not a UTF-8 text file") from None
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                found.append(line)
+    return found
+
+
+class ArticleSpider(ArticleSpiderBase):
+    """Fetch and extract the given article URLs."""
+
+    name = "article"
+
+    def __init__(
+        self,
+        urls: str | None = None,
+        urls_file: str | None = None,
+        channel: str | None = None,
+        refresh: str | bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not urls and not urls_file:
+            raise UsageError("give article URLs with -a urls=URL[,URL…] or -a urls_file=PATH")
+        self.urls = read_urls(urls, urls_file)
+        if not self.urls:
+            raise UsageError("-a urls / -a urls_file named no URL")
+        try:
+            (self.channel,) = get_channels(channel or DEFAULT_CHANNEL)
+        except UnknownChannel as exc:
+            raise UsageError(str(exc)) from None
+        except ValueError:
+            raise UsageError(f"-a channel={channel!r}: give one channel name") from None
+        self.refresh = parse_bool("refresh", refresh)
+
+    async def start(self) -> AsyncIterator[Any]:
+        seen: set[str] = set()
+        for raw in self.urls:
+            url, reason = check_url(raw)
+            if url is None:
+                self.logger.warning("Skipping %r: not a Sina article URL (%s)", raw, reason)
+                self.crawler.stats.inc_value(REJECTED + str(reason))
+                continue
+            doc_id = doc_id_from_url(url)
+            if doc_id in seen:
+                self.logger.info("Skipping %s: given twice", raw)
+                continue
+            seen.add(doc_id)
+            entry = ListingEntry(url=url, doc_id=doc_id)
+            yield self.article_request(entry, self.channel.name, self.channel.categories)
