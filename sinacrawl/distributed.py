@@ -23,19 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
-
-with warnings.catch_warnings():
-    # scrapy-redis 0.9 still imports names Scrapy 2.19 deprecates; the behaviour we use is
-    # unchanged, so its import-time warnings are noise for operators.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from scrapy_redis.dupefilter import RFPDupeFilter
-    from scrapy_redis.scheduler import Scheduler
+from scrapy.utils.misc import load_object
+from scrapy_redis.dupefilter import RFPDupeFilter
+from scrapy_redis.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -68,17 +63,47 @@ class DistributedAddon:
 
 
 class SharedScheduler(Scheduler):
-    """scrapy-redis's scheduler, logging once that this worker shares a queue."""
+    """scrapy-redis's scheduler, minus its Scrapy 2.19 deprecation warnings.
 
-    def open(self, spider: Spider) -> Any:
-        result = super().open(spider)
+    scrapy-redis 0.9 passes ``spider=`` to ``StatsCollector.inc_value`` and logs through
+    ``Spider.log()``, both deprecated in Scrapy 2.19; the three methods doing so are restated
+    here without them, unchanged otherwise.
+    """
+
+    def open(self, spider: Spider) -> None:
+        # As scrapy-redis's open(), which also logs through the deprecated Spider.log().
+        self.spider = spider
+        self.queue = load_object(self.queue_cls)(
+            server=self.server,
+            spider=spider,
+            key=self.queue_key % {"spider": spider.name},
+            serializer=self.serializer,
+        )
+        if not self.df:
+            self.df = load_object(self.dupefilter_cls).from_spider(spider)
+        if self.flush_on_start:
+            self.flush()
         logger.info(
             "distributed mode: shared queue %s (%d requests waiting), seen-set %s",
             self.queue.key,
             len(self.queue),
             self.df.key,
         )
-        return result
+
+    def enqueue_request(self, request: Request) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self.queue.push(request)
+        return True
+
+    def next_request(self) -> Request | None:
+        request = self.queue.pop(self.idle_before_close)
+        if request is not None and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
 
 
 class ExpiringRedisDupeFilter(RFPDupeFilter):

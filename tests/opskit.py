@@ -54,10 +54,18 @@ class MiniAccounting:
 class BrokenStore:
     """A store that fails on every item when the spider runs with mode=storage."""
 
-    def process_item(self, item, spider):
-        if spider.mode == "storage":
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item):
+        mode = self.crawler.spider.mode
+        if mode == "storage":
             raise OSError("disk full")
-        if spider.mode == "invalid":
+        if mode == "invalid":
             raise DropArticle("invalid", "no body")
         return item
 
@@ -65,17 +73,35 @@ class BrokenStore:
 class Ops(scrapy.Spider):
     name = "ops"
 
-    def __init__(self, base, n="4", mode="ok", **kwargs):
+    def __init__(self, base, n="4", mode="ok", article_path="a", **kwargs):
         super().__init__(**kwargs)
         self.base, self.n, self.mode = base, int(n), mode
+        self.article_path = article_path
 
     async def start(self):
+        if self.mode == "listing":
+            # n listing pages of 10 articles each, the shape of a roll API crawl.
+            for page in range(self.n):
+                yield scrapy.Request(
+                    f"{self.base}/list/{page}", callback=self.parse_listing,
+                    meta={"listing_page": page, "channel": "china"},
+                )
+            return
         path = {"fail": "fail", "slow": "slow"}.get(self.mode, "a")
         for i in range(self.n):
             self.crawler.stats.inc_value("sinacrawl/articles/scheduled")
             yield scrapy.Request(
                 f"{self.base}/{path}/{i}", callback=self.parse, errback=self.failed,
                 meta={"channel": "china", "i": i},
+            )
+
+    def parse_listing(self, response):
+        page = response.meta["listing_page"]
+        for i in range(page * 10, page * 10 + 10):
+            self.crawler.stats.inc_value("sinacrawl/articles/scheduled")
+            yield scrapy.Request(
+                f"{self.base}/{self.article_path}/{i}", callback=self.parse,
+                errback=self.failed, meta={"channel": "china", "i": i, "doc_id": f"doc{i}"},
             )
 
     def parse(self, response):
@@ -117,7 +143,11 @@ OPS_SETTINGS = {
 
 
 class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
     def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.log.append(self.path)
         kind = self.path.strip("/").split("/")[0]
         if kind == "slow":
             time.sleep(0.5)
@@ -133,15 +163,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.log: list[str] = []
+        """Every path requested, in order (the tests count fetches per page)."""
+        self.lock = threading.Lock()
+        self.base = f"http://127.0.0.1:{self.server_address[1]}"
+
+
 @contextmanager
-def local_site() -> Iterator[str]:
-    """A tiny HTTP site on a free loopback port; yields its base URL; always shut down."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
+def local_site() -> Iterator[_Server]:
+    """A tiny HTTP site on a free loopback port (``.base``, ``.log``); always shut down."""
+    server = _Server()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
@@ -181,13 +221,11 @@ class Run:
     summary: dict | None
 
 
-def crawl_ops(
-    tmp: Path, base: str, mode: str = "ok", n: int = 4, timeout: float = 60, **settings: str
-) -> Run:
-    """Run `scrapy crawl ops` in a real process; return its status, output and summary."""
+def ops_command(
+    tmp: Path, base: str, mode: str, n: int, summary: Path, **settings: str
+) -> list[str]:
+    """The command line of `scrapy crawl ops` with the operations-only settings."""
     write_spider_module(tmp)
-    summary = tmp / f"summary-{mode}.json"
-    summary.unlink(missing_ok=True)
     all_settings = {
         **OPS_SETTINGS,
         "ARCHIVE_DIR": str(tmp / "archive"),
@@ -195,9 +233,17 @@ def crawl_ops(
         **settings,
     }
     command = [PYTHON, "-m", "scrapy", "crawl", "ops", "-a", f"base={base}", "-a", f"n={n}"]
-    command += ["-a", f"mode={mode}", *settings_args(all_settings)]
+    return [*command, "-a", f"mode={mode}", *settings_args(all_settings)]
+
+
+def crawl_ops(
+    tmp: Path, base: str, mode: str = "ok", n: int = 4, timeout: float = 60, **settings: str
+) -> Run:
+    """Run `scrapy crawl ops` in a real process; return its status, output and summary."""
+    summary = tmp / f"summary-{mode}.json"
+    summary.unlink(missing_ok=True)
     done = subprocess.run(
-        command,
+        ops_command(tmp, base, mode, n, summary, **settings),
         cwd=tmp,
         env=scrapy_env(tmp),
         capture_output=True,

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def site():
-    with local_site() as base:
-        yield base
+    with local_site() as server:
+        yield server.base
 
 
 def test_a_good_run_exits_0_and_writes_its_summary(tmp_path: Path, site: str) -> None:
