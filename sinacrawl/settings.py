@@ -45,6 +45,8 @@ MEMUSAGE_WARNING_MB = int(_env("MEMUSAGE_WARNING_MB", 768))
 EXTENSIONS: dict[str, int | None] = {
     # Progress replaces LogStats: its line also shows stored/dropped/failed articles.
     "scrapy.extensions.logstats.LogStats": None,
+    # Early, so its spider_closed handler settles unfinished articles before the summary.
+    "sinacrawl.extensions.accounting.ArticleAccounting": 100,
     "sinacrawl.extensions.progress.Progress": 500,
     "sinacrawl.extensions.watchdog.CoverageWatchdog": 800,
     # Last, so its spider_closed handler sees every other component's final counts.
@@ -57,7 +59,46 @@ ADDONS: dict[str, int] = {"sinacrawl.distributed.DistributedAddon": 100}
 USER_AGENT = f"sinacrawl/{__version__} (+https://github.com/sinacrawl/sinacrawl; news archiver)"
 ROBOTSTXT_OBEY = True
 TELNETCONSOLE_ENABLED = False
+# AutoThrottle adapts the delay to Sina's latency, aiming at 2 requests in flight per host.
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# Articles are 20-400 KB; anything past 8 MB is not an article page.
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+# Bounded give-up: 3 tries of at most 20 s each, plus a capped Retry-After wait.
+DOWNLOAD_TIMEOUT = 20
+RETRY_TIMES = 2
+RETRY_AFTER_MAX = 60  # seconds; a 429/503 asking for longer is not retried in this run
+REDIRECT_MAX_TIMES = 5
+DOWNLOAD_HANDLERS = {
+    # Plain HTTP/1.1, plus SINACRAWL_UPSTREAM's mirror rewrite below every middleware.
+    "http": "sinacrawl.middlewares.UpstreamMirrorHandler",
+    "https": "sinacrawl.middlewares.UpstreamMirrorHandler",
+}
+DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
+    # robots.txt that cannot be fetched (5xx, network error) means "disallow" (RFC 9309).
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "sinacrawl.middlewares.StrictRobotsTxtMiddleware": 100,
+    # 429/503 Retry-After honoured (capped by RETRY_AFTER_MAX).
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "sinacrawl.middlewares.RetryAfterMiddleware": 550,
+    # Just above RedirectMiddleware (600): sees each 3xx before it is followed.
+    "sinacrawl.middlewares.RedirectGuardMiddleware": 610,
+}
 
 # --- output ---
 FEED_EXPORT_ENCODING = "utf-8"
-ITEM_PIPELINES: dict[str, int] = {}
+ITEM_PIPELINES: dict[str, int] = {
+    "sinacrawl.pipelines.validate.ValidatePipeline": 100,
+    "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
+    "sinacrawl.pipelines.hexo.HexoPipeline": 300,
+}
+
+# --- incremental runs (SPEC §6): known articles are not downloaded again ---
+SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
+# Stop paginating a listing once one of its pages held nothing but stored articles.
+STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures for servers the tests start (kept in their own modules).
+pytest_plugins = ["tests.mongo_server"]
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("SINACRAWL_FIXTURES", REPO.parent / "shared" / "fixtures"))
 SYNTHETIC = Path(__file__).resolve().parent / "synthetic"

@@ -1,0 +1,200 @@
+"""The Hexo archive on disk: crash-safe post files and the small index beside them.
+
+A post is written to a temporary file in its own folder, fsync'ed, given 0644 and renamed
+over the final name, so a reader (or a ``kill -9``) never sees half a post. Only then is it
+recorded in the index, ``<ARCHIVE_DIR>/.sinacrawl/index.sqlite3`` (doc_id → path, content
+hash, listing mtime): a post without an index row is merely fetched again next time and
+rewritten with the same bytes, never lost. The index can be rebuilt from the posts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+INDEX_DIR = ".sinacrawl"
+INDEX_FILE = "index.sqlite3"
+TMP_PREFIX = ".sinacrawl-tmp-"
+TMP_SUFFIX = ".tmp"
+# Post file names the archive writes: <YYYY-MM-DD>-<doc_id>.md
+POST_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([0-9A-Za-z_-]+)\.md$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    doc_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    listing_mtime INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID
+"""
+
+
+def content_hash(data: bytes) -> str:
+    """The hash the index keeps of a post's bytes."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def file_mode() -> int:
+    """0644 under the usual umask: what a plain ``open()`` would give a new file."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` so that it holds either the old or the new bytes, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{TMP_PREFIX}{secrets.token_hex(4)}{TMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def sweep_temp_files(root: Path) -> int:
+    """Remove temporary files a killed run left behind; returns how many."""
+    removed = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != INDEX_DIR]
+        for name in files:
+            if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the index remembers of one stored article."""
+
+    doc_id: str
+    path: str
+    """Path of the post relative to the archive folder, with ``/`` separators."""
+    hash: str
+    listing_mtime: int
+    """Listing mtime in Unix seconds, 0 when unknown."""
+
+
+class ArchiveIndex:
+    """doc_id → (path, content hash, listing mtime), in SQLite inside the archive folder.
+
+    SQLite in WAL mode survives a killed process at any moment; when the file is missing
+    or damaged it is rebuilt from the posts (listing mtimes are then unknown).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.path = self.root / INDEX_DIR / INDEX_FILE
+        self._db = self._open()
+
+    @classmethod
+    def known(cls, root: str | os.PathLike[str]) -> Iterator[tuple[str, int]]:
+        """(doc_id, listing mtime) of every archived article; empty for a missing archive."""
+        if not Path(root).is_dir():
+            return
+        index = cls(root)
+        try:
+            yield from index.doc_ids()
+        finally:
+            index.close()
+
+    def _open(self) -> sqlite3.Connection:
+        fresh = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = self._connect()
+            if not fresh:
+                db.execute("SELECT count(*) FROM posts").fetchone()
+        except sqlite3.DatabaseError as exc:
+            logger.warning("archive index %s is damaged (%s); rebuilding it", self.path, exc)
+            with contextlib.suppress(NameError):
+                db.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{self.path}.damaged{suffix}")
+            fresh = True
+            db = self._connect()
+        if fresh:
+            self._rebuild(db)
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # WAL with synchronous=NORMAL loses nothing when the process is killed; a power cut
+        # can lose the last rows, which only means those posts are fetched again.
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        return db
+
+    def _rebuild(self, db: sqlite3.Connection) -> None:
+        rows = []
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                m = POST_NAME.match(name)
+                if not m:
+                    continue
+                full = Path(folder, name)
+                rel = full.relative_to(self.root).as_posix()
+                rows.append((m.group(2), rel, content_hash(full.read_bytes()), 0))
+        with db:
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?)", rows)
+        if rows:
+            logger.info("rebuilt archive index from %d posts in %s", len(rows), self.root)
+
+    def get(self, doc_id: str) -> Entry | None:
+        row = self._db.execute(
+            "SELECT doc_id, path, hash, listing_mtime FROM posts WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return Entry(*row) if row else None
+
+    def put(self, entry: Entry) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?)",
+            (entry.doc_id, entry.path, entry.hash, entry.listing_mtime),
+        )
+
+    def doc_ids(self) -> Iterator[tuple[str, int]]:
+        yield from self._db.execute("SELECT doc_id, listing_mtime FROM posts")
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM posts").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,139 @@
+"""Incremental runs: articles already stored are not downloaded again (SPEC §6).
+
+A spider middleware between the spiders and the scheduler. An article request (its meta
+carries ``listing``, a ListingEntry, and ``doc_id``) for an article every store already holds
+is dropped and counted as ``sinacrawl/articles/skipped_known``, unless the listing's ``mtime``
+is newer than the stored one or the spider runs with ``-a refresh=1``.
+
+When every article request one listing page produced was skipped, that page's next-page
+request (meta ``listing_page``) is dropped too: the rest of the listing is older and stored
+already (setting ``STOP_ON_KNOWN_PAGE``, default True).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+
+from sinacrawl.state import KnownArticles
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+SKIPPED = "sinacrawl/articles/skipped_known"
+CHANGED = "sinacrawl/articles/refetched_changed"
+STOPPED = "sinacrawl/listing/stopped_known_page"
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def truthy(value: Any) -> bool:
+    """``-a refresh=1`` arrives as a string; ``refresh=True`` as a bool.
+
+    >>> truthy("1"), truthy("0"), truthy(True), truthy(None)
+    (True, False, True, False)
+    """
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
+
+
+class _PageOutcome:
+    """Bookkeeping for one callback's output."""
+
+    def __init__(self) -> None:
+        self.articles = 0
+        self.skipped = 0
+        self.next_pages: list[Request] = []
+
+    @property
+    def all_known(self) -> bool:
+        return self.articles > 0 and self.skipped == self.articles
+
+
+class IncrementalMiddleware:
+    """Skips known articles and stops paginating past a fully known listing page."""
+
+    def __init__(self, crawler: Crawler, known: KnownArticles, stop_on_known_page: bool) -> None:
+        self.crawler = crawler
+        self.known = known
+        self.stop_on_known_page = stop_on_known_page
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
+        return cls(
+            crawler,
+            KnownArticles.from_crawler(crawler),
+            crawler.settings.getbool("STOP_ON_KNOWN_PAGE", True),
+        )
+
+    @property
+    def refresh(self) -> bool:
+        return truthy(getattr(self.crawler.spider, "refresh", False))
+
+    # Scrapy calls the async variant for async callbacks and the plain one otherwise.
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        outcome = _PageOutcome()
+        for obj in result:
+            if self._keep(obj, outcome):
+                yield obj
+        yield from self._finish(response, outcome)
+
+    async def process_spider_output_async(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        outcome = _PageOutcome()
+        async for obj in result:
+            if self._keep(obj, outcome):
+                yield obj
+        for obj in self._finish(response, outcome):
+            yield obj
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        # Start requests are listing pages or URLs the user named: never skipped.
+        async for obj in start:
+            yield obj
+
+    def _keep(self, obj: Any, outcome: _PageOutcome) -> bool:
+        if not isinstance(obj, Request):
+            return True
+        if "listing_page" in obj.meta and self.stop_on_known_page:
+            outcome.next_pages.append(obj)  # decided once the whole page has been seen
+            return False
+        listing = obj.meta.get("listing")
+        if listing is None:
+            return True
+        doc_id = obj.meta.get("doc_id") or getattr(listing, "doc_id", None)
+        if not doc_id:
+            return True
+        outcome.articles += 1
+        mtime = getattr(listing, "mtime", None)
+        stored = self.known.stored_mtime(doc_id)
+        if stored is not None and not self.refresh:
+            if self.known.is_current(doc_id, mtime):
+                outcome.skipped += 1
+                self._inc(SKIPPED)
+                return False
+            self._inc(CHANGED)
+        self.known.expect(doc_id, mtime)
+        return True
+
+    def _finish(self, response: Response, outcome: _PageOutcome) -> list[Request]:
+        if outcome.next_pages and outcome.all_known:
+            logger.info(
+                "every article on %s is stored already: not following %d next page(s)",
+                response.url,
+                len(outcome.next_pages),
+            )
+            self._inc(STOPPED, len(outcome.next_pages))
+            return []
+        return outcome.next_pages
+
+    def _inc(self, key: str, count: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key, count)

@@ -1,0 +1,130 @@
+"""Hexo archive pipeline (the default store): one post per article under ``ARCHIVE_DIR``.
+
+Settings: ``ARCHIVE_DIR`` (the site's ``source/_posts``; empty switches the archive off) and
+``HEXO_TIMEZONE`` (the site's ``_config.yml`` ``timezone:``; unset writes the seed's GMT dates).
+A post is rewritten only when its bytes change, so an unchanged article keeps its mtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from itemadapter import ItemAdapter
+from scrapy.exceptions import NotConfigured
+
+from sinacrawl.archive import (
+    ArchiveIndex,
+    Entry,
+    atomic_write,
+    content_hash,
+    file_mode,
+    sweep_temp_files,
+)
+from sinacrawl.posts import post_path, render_post
+from sinacrawl.state import KnownArticles, to_epoch
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+logger = logging.getLogger(__name__)
+
+
+class HexoPipeline:
+    """Writes each item as ``<ARCHIVE_DIR>/<categories…>/<YYYY-MM-DD>-<doc_id>.md``."""
+
+    def __init__(
+        self,
+        archive_dir: str | Path,
+        hexo_timezone: str | None = None,
+        *,
+        stats: StatsCollector | None = None,
+        known: KnownArticles | None = None,
+    ) -> None:
+        if hexo_timezone:
+            try:
+                ZoneInfo(hexo_timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"HEXO_TIMEZONE={hexo_timezone!r} is not an IANA zone") from exc
+        self.root = Path(archive_dir)
+        self.hexo_timezone = hexo_timezone or None
+        self.stats = stats
+        self.known = known
+        self.mode = file_mode()
+        self.index: ArchiveIndex | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> HexoPipeline:
+        archive_dir = crawler.settings.get("ARCHIVE_DIR")
+        if not archive_dir:
+            raise NotConfigured("ARCHIVE_DIR is empty: no Hexo archive")
+        return cls(
+            archive_dir,
+            crawler.settings.get("HEXO_TIMEZONE"),
+            stats=crawler.stats,
+            known=KnownArticles.from_crawler(crawler),
+        )
+
+    def open_spider(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        swept = sweep_temp_files(self.root)
+        if swept:
+            logger.warning("removed %d temporary files left by an interrupted run", swept)
+        self.index = ArchiveIndex(self.root)
+
+    def close_spider(self) -> None:
+        if self.index is not None:
+            self.index.close()
+            self.index = None
+
+    def process_item(self, item: Any) -> Any:
+        if self.index is None:
+            self.open_spider()
+        assert self.index is not None
+        data = ItemAdapter(item).asdict()
+        doc_id = str(data["doc_id"])
+        rel = post_path(data)
+        target = self.root / rel
+        content = render_post(data, self.hexo_timezone)
+        digest = content_hash(content)
+        mtime = self.known.listing_mtime(doc_id) if self.known else None
+        before = self.index.get(doc_id)
+        if not _same_bytes(target, content):
+            atomic_write(target, content, self.mode)
+            self._inc("written")
+        else:
+            self._inc("unchanged")
+        listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
+        entry = Entry(doc_id, rel, digest, listing_mtime)
+        if entry != before:
+            self.index.put(entry)
+        if before and before.path != rel:
+            self._remove_old(before.path)
+        if self.known is not None:
+            self.known.remember(doc_id, listing_mtime)
+        return item
+
+    def _remove_old(self, rel: str) -> None:
+        # The article moved (new date or categories): the old post would be a duplicate.
+        old = (self.root / rel).resolve()
+        if old.is_relative_to(self.root.resolve()):
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+                self._inc("moved")
+
+    def _inc(self, key: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value(f"sinacrawl/hexo/{key}")
+
+
+def _same_bytes(path: Path, content: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(content):
+            return False
+        return path.read_bytes() == content
+    except FileNotFoundError:
+        return False

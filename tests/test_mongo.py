@@ -1,0 +1,425 @@
+"""The MongoDB pipeline over the real wire protocol (nx-27017, or $MONGO_URI's server).
+
+Items here are synthetic (built in this file); what is tested is how they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient, monitoring
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.test import get_crawler
+
+from sinacrawl.items import FIELDS, Article
+from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.pipelines.mongo import MongoPipeline, Redactor, read_spool, spool_files
+from tests.mongo_server import NxServer, free_port
+
+UTC = timezone.utc
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_item(n: int, **changes: Any) -> Article:
+    """A complete synthetic article number ``n``."""
+    doc_id = f"ikyamrmz{6784000 + n}"
+    item = Article(
+        url=f"https://finance.sina.com.cn/china/gncj/2021-11-22/doc-{doc_id}.shtml",
+        doc_id=doc_id,
+        title=f"人社部：党领导就业和社保工作的重大成就 {n}",
+        published_at="2021-11-22T17:33:50+08:00",
+        source="新京报",
+        author=None,
+        editor="霍琦",
+        categories=["金融", "新浪财经", "新浪财经－国內"],
+        section=["国内"],
+        keywords=["就业", "社保"],
+        stocks=["sh603883"],
+        body_html=f"<p>第{n}段：就业是最大的民生。</p><p>第二段。</p>",
+        body_text=f"第{n}段：就业是最大的民生。\n第二段。",
+        images=[],
+        headimg=None,
+        crawled_at="2026-11-27T08:00:00+00:00",
+    )
+    for name, value in changes.items():
+        item[name] = value
+    return item
+
+
+def settings_for(uri: str, spool: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "MONGO_URI": uri,
+        "MONGO_SPOOL_DIR": str(spool),
+        "MONGO_BATCH_SIZE": 100,
+        "MONGO_FLUSH_SECONDS": 60,
+        "MONGO_TIMEOUT_MS": 500,
+        "MONGO_RETRY_TIMES": 1,
+        "MONGO_RETRY_BACKOFF": 0.05,
+        "MONGO_PROBE_SECONDS": 0.3,
+        **extra,
+    }
+
+
+async def open_pipeline(settings: dict[str, Any]) -> tuple[MongoPipeline, Any]:
+    crawler = get_crawler(settings_dict=settings)
+    pipeline = MongoPipeline.from_crawler(crawler)
+    await pipeline.open_spider()
+    return pipeline, crawler.stats
+
+
+def store(settings: dict[str, Any], items: Iterable[Any]) -> dict[str, Any]:
+    """One pipeline run over the items (open, process, close); the run's stats."""
+
+    async def run() -> dict[str, Any]:
+        pipeline, stats = await open_pipeline(settings)
+        for item in items:
+            pipeline.process_item(item)
+        await pipeline.close_spider()
+        return stats.get_stats()
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=120))
+
+
+def mongo_stats(stats: dict[str, Any]) -> dict[str, int]:
+    return {k.rsplit("/", 1)[1]: v for k, v in stats.items() if k.startswith("sinacrawl/mongo/")}
+
+
+def collection_of(uri: str) -> Any:
+    client = MongoClient(uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+    return client.get_default_database()["articles"]
+
+
+def test_not_configured_without_mongo_uri():
+    with pytest.raises(NotConfigured):
+        MongoPipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": None}))
+
+
+def test_first_store_keeps_every_field_with_bson_dates(mongo_uri, tmp_path):
+    item = dict(make_item(1))
+    item["listing_mtime"] = datetime(2021, 11, 22, 17, 40, 5, tzinfo=BEIJING)
+    stats = store(settings_for(mongo_uri, tmp_path), [item])
+
+    doc = collection_of(mongo_uri).find_one({"_id": "ikyamrmz6784001"})
+    assert set(FIELDS) <= set(doc)
+    for name in ("title", "url", "source", "editor", "body_html", "body_text", "keywords"):
+        assert doc[name] == item[name]
+    assert doc["author"] is None and doc["headimg"] is None and doc["images"] == []
+    assert doc["published_at"] == datetime(2021, 11, 22, 9, 33, 50, tzinfo=UTC)
+    assert doc["crawled_at"] == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    assert doc["listing_mtime"] == datetime(2021, 11, 22, 9, 40, 5, tzinfo=UTC)
+    assert doc["revision"] == 1
+    assert len(doc["content_hash"]) == 64
+    assert doc["first_seen_at"] == doc["last_seen_at"]
+    assert abs(doc["last_seen_at"] - datetime.now(UTC)) < timedelta(minutes=5)
+    assert mongo_stats(stats) == {"upserted": 1}
+    assert spool_files(tmp_path) == []  # the journal of a written batch is gone
+
+
+def test_unchanged_article_stored_again_moves_only_last_seen_at(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path)
+    store(settings, [make_item(1), make_item(2)])
+    before = {d["_id"]: d for d in collection_of(mongo_uri).find()}
+
+    again = make_item(1, crawled_at="2026-11-28T08:00:00+00:00")
+    stats = store(settings, [again])
+
+    after = {d["_id"]: d for d in collection_of(mongo_uri).find()}
+    changed = {
+        k
+        for k in after["ikyamrmz6784001"]
+        if after["ikyamrmz6784001"][k] != before["ikyamrmz6784001"][k]
+    }
+    assert changed == {"last_seen_at"}
+    assert after["ikyamrmz6784001"]["last_seen_at"] > before["ikyamrmz6784001"]["last_seen_at"]
+    assert after["ikyamrmz6784001"]["revision"] == 1
+    assert after["ikyamrmz6784002"] == before["ikyamrmz6784002"]
+    assert mongo_stats(stats) == {"unchanged": 1}
+
+
+def test_changed_body_or_title_raises_the_revision(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path)
+    first = dict(make_item(1))
+    first["listing_mtime"] = datetime(2021, 11, 22, 18, 0, tzinfo=BEIJING)
+    store(settings, [first])
+    original = collection_of(mongo_uri).find_one()
+
+    stats = store(settings, [make_item(1, body_html="<p>更正后的正文。</p>")])
+    revised = collection_of(mongo_uri).find_one()
+    assert revised["revision"] == 2
+    assert revised["body_html"] == "<p>更正后的正文。</p>"
+    assert revised["content_hash"] != original["content_hash"]
+    assert revised["first_seen_at"] == original["first_seen_at"]
+    assert revised["listing_mtime"] == original["listing_mtime"]  # kept: the item had none
+    assert mongo_stats(stats) == {"revised": 1}
+
+    store(settings, [make_item(1, title="新标题", body_html="<p>更正后的正文。</p>")])
+    assert collection_of(mongo_uri).find_one()["revision"] == 3
+    assert collection_of(mongo_uri).count_documents({}) == 1
+
+
+def test_newer_listing_mtime_is_recorded_without_a_revision(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path)
+    item = dict(make_item(1))
+    item["listing_mtime"] = datetime(2021, 11, 22, 18, 0, tzinfo=BEIJING)
+    store(settings, [item])
+    item["listing_mtime"] = datetime(2021, 11, 23, 9, 0, tzinfo=BEIJING)
+    store(settings, [item])
+    doc = collection_of(mongo_uri).find_one()
+    assert doc["listing_mtime"] == datetime(2021, 11, 23, 1, 0, tzinfo=UTC)
+    assert doc["revision"] == 1
+
+
+def test_url_is_a_unique_index_and_a_refused_document_is_kept(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path)
+    store(settings, [make_item(1)])
+    indexes = collection_of(mongo_uri).index_information()
+    assert any(ix["key"] == [("url", 1)] and ix.get("unique") for ix in indexes.values())
+
+    # Another doc_id claiming the same url: MongoDB refuses it; the original stays.
+    thief = make_item(2, url=make_item(1)["url"])
+    stats = store(settings, [thief, make_item(3)])
+    ids = sorted(d["_id"] for d in collection_of(mongo_uri).find())
+    assert ids == ["ikyamrmz6784001", "ikyamrmz6784003"]
+    assert stats["sinacrawl/mongo/rejected"] == 1
+    assert stats["sinacrawl/articles/failed/mongo_rejected"] == 1
+    assert stats["sinacrawl/mongo/upserted"] == 1
+    rejected = list(tmp_path.glob("rejected-*.jsonl"))
+    assert len(rejected) == 1 and "ikyamrmz6784002" in rejected[0].read_text()
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_items_are_written_in_bulk_batches_and_flushed_at_close(mongo_uri, tmp_path):
+    counter = CommandCounter()
+    monitoring.register(counter)  # applies to clients created from now on
+    settings = settings_for(mongo_uri, tmp_path, MONGO_BATCH_SIZE=5)
+
+    async def run() -> tuple[int, int, dict]:
+        pipeline, stats = await open_pipeline(settings)
+        counter.commands.clear()
+        for n in range(12):
+            pipeline.process_item(make_item(n))
+        for _ in range(200):  # two full batches go out without waiting for close
+            if collection_of(mongo_uri).count_documents({}) == 10:
+                break
+            await asyncio.sleep(0.05)
+        before_close = collection_of(mongo_uri).count_documents({})
+        await pipeline.close_spider()
+        return before_close, collection_of(mongo_uri).count_documents({}), stats.get_stats()
+
+    before_close, after_close, stats = asyncio.run(run())
+    assert before_close == 10
+    assert after_close == 12
+    assert counter.commands.count("update") == 3  # 5 + 5 + 2, one bulk each
+    assert counter.commands.count("find") == 3  # one $in read of stored hashes per batch
+    assert mongo_stats(stats) == {"upserted": 12}
+
+
+def test_a_partial_batch_is_flushed_on_the_timer(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path, MONGO_FLUSH_SECONDS=0.2)
+
+    async def run() -> int:
+        pipeline, _ = await open_pipeline(settings)
+        for n in range(3):
+            pipeline.process_item(make_item(n))
+        for _ in range(100):
+            if collection_of(mongo_uri).count_documents({}) == 3:
+                break
+            await asyncio.sleep(0.05)
+        seen = collection_of(mongo_uri).count_documents({})
+        await pipeline.close_spider()
+        return seen
+
+    assert asyncio.run(run()) == 3
+
+
+def test_script_payloads_are_stored_exactly_as_the_item_holds_them(mongo_uri, tmp_path):
+    # The cleaner has already made these inert text; the store must neither run nor rewrite them.
+    body = (
+        "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        '<p>&lt;iframe src="javascript:alert(2)"&gt;</p>'
+        '<p><img src="https://n.sinaimg.cn/x.jpg" alt="x"></p><p>{{ x }} {% raw %}</p>'
+    )
+    item = make_item(1, body_html=body, body_text="<script>alert(1)</script>")
+    store(settings_for(mongo_uri, tmp_path), [item])
+    doc = collection_of(mongo_uri).find_one()
+    assert doc["body_html"] == body
+    assert doc["body_text"] == "<script>alert(1)</script>"
+
+
+def test_mongo_down_spools_and_the_next_start_replays(mongo_uri, tmp_path):
+    dead = f"mongodb://127.0.0.1:{free_port()}/sina"
+    stats = store(settings_for(dead, tmp_path), [make_item(n) for n in range(7)])
+    assert mongo_stats(stats)["spooled"] == 7
+    spooled = spool_files(tmp_path)
+    assert sum(len(read_spool(p)[0]) for p in spooled) == 7
+
+    stats = store(settings_for(mongo_uri, tmp_path), [make_item(7)])
+    assert mongo_stats(stats) == {"replayed": 7, "upserted": 8}
+    assert collection_of(mongo_uri).count_documents({}) == 8
+    assert spool_files(tmp_path) == []
+
+
+def test_a_stale_spool_does_not_undo_a_newer_version(mongo_uri, tmp_path):
+    dead = f"mongodb://127.0.0.1:{free_port()}/sina"
+    store(settings_for(dead, tmp_path / "old"), [make_item(1, body_html="<p>旧</p>")])
+    store(settings_for(mongo_uri, tmp_path / "new"), [make_item(1, body_html="<p>新</p>")])
+
+    stats = store(settings_for(mongo_uri, tmp_path / "old"), [])
+    doc = collection_of(mongo_uri).find_one()
+    assert doc["body_html"] == "<p>新</p>" and doc["revision"] == 1
+    assert mongo_stats(stats) == {"replayed": 1, "stale": 1}
+
+
+SECRET = "S3cr3t/pw-never-shown"
+
+
+def _secret_free(text: str) -> bool:
+    from urllib.parse import quote_plus
+
+    return SECRET not in text and quote_plus(SECRET) not in text and "S3cr3t" not in text
+
+
+@pytest.mark.parametrize("where", ["nothing listening", "server refusing the login"])
+def test_the_password_never_appears_in_logs_stats_or_spool(
+    where, tmp_path, caplog, mongo_server_uri
+):
+    from urllib.parse import quote_plus
+
+    if where == "nothing listening":
+        hostport = f"127.0.0.1:{free_port()}"
+    else:
+        if os.environ.get("MONGO_URI"):
+            pytest.skip("needs the local nx-27017 (a real server may accept no such user)")
+        hostport = mongo_server_uri.split("://", 1)[1].split("/", 1)[0]
+    uri = f"mongodb://sinacrawl:{quote_plus(SECRET)}@{hostport}/sina?authSource=admin"
+    caplog.set_level(logging.DEBUG)
+    stats = store(settings_for(uri, tmp_path), [make_item(n) for n in range(3)])
+
+    assert mongo_stats(stats)["spooled"] == 3  # nothing lost either
+    assert _secret_free(caplog.text)
+    assert _secret_free(repr(stats))
+    assert all(_secret_free(p.read_text()) for p in tmp_path.iterdir())
+    assert "sinacrawl:***@" in caplog.text  # the redacted URI is what the log shows
+
+
+def test_an_unusable_uri_is_reported_without_its_password():
+    uri = f"mongodb://sinacrawl:{SECRET}@127.0.0.1:notaport/sina"
+    with pytest.raises(ValueError) as raised:
+        MongoPipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": uri}))
+    assert _secret_free(str(raised.value))
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_redactor_handles_escaped_and_raw_passwords():
+    redact = Redactor("mongodb://u:p%40ss%2Fword@h/db")
+    assert redact("p@ss/word p%40ss%2Fword mongodb://u:p%40ss%2Fword@h/db") == (
+        "*** *** mongodb://u:***@h/db"
+    )
+    assert Redactor("mongodb://h/db")("nothing secret") == "nothing secret"
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from scrapy.utils.test import get_crawler
+    from sinacrawl.pipelines.mongo import MongoPipeline
+    from tests.test_mongo import make_item, settings_for
+
+    async def main():
+        settings = settings_for(sys.argv[1], sys.argv[2], MONGO_BATCH_SIZE=1000)
+        pipeline = MongoPipeline.from_crawler(get_crawler(settings_dict=settings))
+        await pipeline.open_spider()
+        for n in range(25):
+            pipeline.process_item(make_item(n))
+        os.kill(os.getpid(), signal.SIGKILL)  # before any batch was written
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_killed_run_loses_nothing(mongo_uri, tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, mongo_uri, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr.decode()[-2000:]
+    assert collection_of(mongo_uri).count_documents({}) == 0
+
+    stats = store(settings_for(mongo_uri, tmp_path), [])
+    assert mongo_stats(stats) == {"replayed": 25, "upserted": 25}
+    assert collection_of(mongo_uri).count_documents({}) == 25
+
+
+@pytest.mark.slow
+def test_server_killed_mid_crawl_then_restarted_loses_and_duplicates_nothing(tmp_path):
+    server = NxServer(tmp_path / "server", db=str(tmp_path / "server" / "nx.db")).start()
+    try:
+        uri = server.uri + "outage"
+        settings = settings_for(
+            uri,
+            tmp_path / "spool",
+            MONGO_BATCH_SIZE=10,
+            MONGO_FLUSH_SECONDS=0.2,
+            MONGO_TIMEOUT_MS=300,
+        )
+        total = 120
+
+        async def crawl() -> dict[str, Any]:
+            pipeline, stats = await open_pipeline(settings)
+            for n in range(total):
+                pipeline.process_item(make_item(n))
+                # Slower while MongoDB is away, so the outage outlasts the retries.
+                await asyncio.sleep(0.06 if 40 <= n < 80 else 0.01)
+                if n == 40:
+                    server.stop(kill=True)  # MongoDB dies mid-stream
+                if n == 80:
+                    await asyncio.to_thread(server.start)  # and comes back on the same port
+            await pipeline.close_spider()
+            return stats.get_stats()
+
+        stats = mongo_stats(asyncio.run(asyncio.wait_for(crawl(), timeout=120)))
+        stored = stats.get("upserted", 0)
+        assert stats["spooled"] > 0 and stored > 0
+        assert stored + stats["spooled"] == total
+        docs = list(collection_of(uri).find({}, {"url": 1}))
+        assert len({d["url"] for d in docs}) == len(docs) >= stored
+
+        replay = mongo_stats(store(settings, []))
+        assert replay["replayed"] == stats["spooled"]
+        docs = list(collection_of(uri).find({}, {"url": 1, "revision": 1}))
+        assert sorted(d["_id"] for d in docs) == sorted(
+            make_item(n)["doc_id"] for n in range(total)
+        )
+        assert len({d["url"] for d in docs}) == total
+        assert {d["revision"] for d in docs} == {1}
+        assert spool_files(tmp_path / "spool") == []
+    finally:
+        server.stop()
