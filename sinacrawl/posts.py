@@ -129,11 +129,16 @@ def post_datetime(item: Mapping[str, Any]) -> datetime:
 # Dropped with their content: active or embedding elements.
 DROP_TAGS = frozenset(
     {
-        *("script", "style", "iframe", "frame", "frameset", "object", "embed", "applet"),
-        *("form", "input", "button", "textarea", "select", "option", "link", "meta", "base"),
-        *("noscript", "template", "svg", "math", "portal", "audio", "video", "source"),
+        *("script", "style", "iframe", "frame", "frameset", "object", "applet", "noscript"),
+        *("template", "svg", "math", "portal", "audio", "video", "select", "textarea"),
     }
 )
+# Dropped as tags only: void or form elements whose following content the parser may nest.
+UNWRAP_TAGS = frozenset(
+    {"embed", "input", "meta", "link", "base", "source", "param", "track", "form", "button"}
+)
+# Anything else (the parser keeps ``<scr<script>`` as a tag named "scr<script") is unwrapped.
+_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 URL_ATTRS = frozenset(
     ("href", "src", "action", "formaction", "background", "poster", "cite", "data", "lowsrc")
 )
@@ -178,6 +183,8 @@ def sanitize_html(body_html: str) -> str:
         # Comments and processing instructions (non-str tags) show nothing: they go too.
         if not isinstance(el.tag, str) or el.tag.lower() in DROP_TAGS:
             el.drop_tree()
+        elif el.tag.lower() in UNWRAP_TAGS or not _TAG_NAME.fullmatch(el.tag):
+            el.drop_tag()
     for el in wrapper.iter():
         if isinstance(el.tag, str) and el is not wrapper:
             _clean_element(el)

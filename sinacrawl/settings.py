@@ -27,6 +27,11 @@ ARCHIVE_DIR = _env("ARCHIVE_DIR", "archive")
 HEXO_TIMEZONE = _env("HEXO_TIMEZONE")
 MONGO_URI = _env("MONGO_URI")
 MONGO_COLLECTION = _env("MONGO_COLLECTION", "articles")
+# Bulk upserts of this many items; a partial batch is written after MONGO_FLUSH_SECONDS.
+MONGO_BATCH_SIZE = _env("MONGO_BATCH_SIZE", 100)
+MONGO_FLUSH_SECONDS = _env("MONGO_FLUSH_SECONDS", 5.0)
+# Where batches MongoDB could not take wait for the next run (default under ARCHIVE_DIR).
+MONGO_SPOOL_DIR = _env("MONGO_SPOOL_DIR")
 REDIS_URL = _env("REDIS_URL")
 SINACRAWL_UPSTREAM = _env("SINACRAWL_UPSTREAM")
 SINACRAWL_SUMMARY = _env("SINACRAWL_SUMMARY")
@@ -96,6 +101,8 @@ ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
     "sinacrawl.pipelines.hexo.HexoPipeline": 300,
+    # Only active when MONGO_URI is set (it raises NotConfigured otherwise).
+    "sinacrawl.pipelines.mongo.MongoPipeline": 400,
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---

@@ -23,12 +23,16 @@ def test_same_canonical_url_under_other_id_dropped():
     pipe = DedupePipeline()
     pipe.process_item({"doc_id": "a1", "url": URL})
     with pytest.raises(DuplicateArticle):
-        pipe.process_item({"doc_id": "a2", "url": "http://FINANCE.sina.com.cn" + URL[27:] + "?x=1#y"})
+        pipe.process_item(
+            {"doc_id": "a2", "url": "http://FINANCE.sina.com.cn" + URL[27:] + "?x=1#y"}
+        )
 
 
 def test_different_articles_pass_and_a_new_run_starts_empty():
     pipe = DedupePipeline()
     for n in range(1000):
-        pipe.process_item({"doc_id": f"id{n}", "url": f"https://finance.sina.com.cn/doc-i{n}.shtml"})
+        pipe.process_item(
+            {"doc_id": f"id{n}", "url": f"https://finance.sina.com.cn/doc-i{n}.shtml"}
+        )
     assert len(pipe.seen) == 2000
     assert DedupePipeline().process_item({"doc_id": "id1", "url": URL})

@@ -33,7 +33,9 @@ def article(doc_id: str, mtime: datetime | None = T0) -> Request:
 
 
 def next_page() -> Request:
-    return Request(LISTING.replace("page=1", "page=2"), meta={"listing_page": 2, "channel": "china"})
+    return Request(
+        LISTING.replace("page=1", "page=2"), meta={"listing_page": 2, "channel": "china"}
+    )
 
 
 @pytest.fixture

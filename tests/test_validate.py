@@ -85,11 +85,15 @@ def test_unusable_items_dropped_with_reason(fields, reason):
 
 
 def test_body_of_only_an_image_is_a_body():
-    item = ValidatePipeline().process_item(raw(body_html='<p><img src="https://n.sinaimg.cn/a.jpg"></p>'))
+    item = ValidatePipeline().process_item(
+        raw(body_html='<p><img src="https://n.sinaimg.cn/a.jpg"></p>')
+    )
     assert item["body_html"].startswith("<p><img")
 
 
 def test_unknown_fields_ignored_and_odd_values_survive():
-    item = ValidatePipeline().process_item(raw(extra="x", images=[b"https://n.sinaimg.cn/a.jpg", 3]))
+    item = ValidatePipeline().process_item(
+        raw(extra="x", images=[b"https://n.sinaimg.cn/a.jpg", 3])
+    )
     assert "extra" not in item
     assert item["images"] == ["https://n.sinaimg.cn/a.jpg", "3"]
