@@ -168,6 +168,24 @@ def test_changed_body_or_title_raises_the_revision(mongo_uri, tmp_path):
     assert collection_of(mongo_uri).count_documents({}) == 1
 
 
+def test_listing_mtime_announced_to_the_run_is_stored(mongo_uri, tmp_path):
+    # The incremental middleware notes what the listing announced; Article items lack it.
+    mtime = datetime(2021, 11, 22, 18, 5, tzinfo=BEIJING)
+
+    async def run() -> None:
+        pipeline, _ = await open_pipeline(settings_for(mongo_uri, tmp_path))
+        pipeline.known.expect("ikyamrmz6784001", mtime)
+        pipeline.process_item(make_item(1))
+        pipeline.process_item(make_item(2))
+        await pipeline.close_spider()
+        assert "ikyamrmz6784001" in pipeline.known  # remembered as stored for this run
+
+    asyncio.run(run())
+    docs = {d["_id"]: d for d in collection_of(mongo_uri).find()}
+    assert docs["ikyamrmz6784001"]["listing_mtime"] == mtime.astimezone(UTC)
+    assert docs["ikyamrmz6784002"]["listing_mtime"] is None
+
+
 def test_newer_listing_mtime_is_recorded_without_a_revision(mongo_uri, tmp_path):
     settings = settings_for(mongo_uri, tmp_path)
     item = dict(make_item(1))
@@ -199,11 +217,15 @@ def test_url_is_a_unique_index_and_a_refused_document_is_kept(mongo_uri, tmp_pat
 
 
 class CommandCounter(monitoring.CommandListener):
+    """Counts commands sent; registered globally (pymongo has no unregister), so switchable."""
+
     def __init__(self) -> None:
         self.commands: list[str] = []
+        self.active = True
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.commands.append(event.command_name)
+        if self.active:
+            self.commands.append(event.command_name)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -230,7 +252,10 @@ def test_items_are_written_in_bulk_batches_and_flushed_at_close(mongo_uri, tmp_p
         await pipeline.close_spider()
         return before_close, collection_of(mongo_uri).count_documents({}), stats.get_stats()
 
-    before_close, after_close, stats = asyncio.run(run())
+    try:
+        before_close, after_close, stats = asyncio.run(run())
+    finally:
+        counter.active = False
     assert before_close == 10
     assert after_close == 12
     assert counter.commands.count("update") == 3  # 5 + 5 + 2, one bulk each

@@ -44,6 +44,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.items import FIELDS, empty_article
+from sinacrawl.state import KnownArticles, from_epoch
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -174,11 +175,13 @@ def content_hash(doc: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def to_document(item: Any, seen_at: datetime) -> dict[str, Any]:
+def to_document(
+    item: Any, seen_at: datetime, listing_mtime: datetime | None = None
+) -> dict[str, Any]:
     """The MongoDB document for an item: every item field plus the bookkeeping fields.
 
-    ``listing_mtime`` comes from an optional ``listing_mtime`` key of the item (dict items, or
-    an item class that declares it); the Article item itself has no such field.
+    The Article item has no listing mtime; the pipeline passes the one the listing announced
+    (see ``KnownArticles``). An item that carries a ``listing_mtime`` key (a dict item) wins.
     """
     adapter = ItemAdapter(item)
     doc = empty_article()
@@ -194,7 +197,7 @@ def to_document(item: Any, seen_at: datetime) -> dict[str, Any]:
         if raw is not None and doc[name] is None:
             logger.warning("%s: unusable %s %r stored as null", doc["doc_id"], name, raw)
     doc["_id"] = doc["doc_id"]
-    doc["listing_mtime"] = to_bson_date(adapter.get("listing_mtime"))
+    doc["listing_mtime"] = to_bson_date(adapter.get("listing_mtime") or listing_mtime)
     doc["content_hash"] = content_hash(doc)
     doc["last_seen_at"] = to_bson_date(seen_at)
     return doc
@@ -583,6 +586,7 @@ class MongoPipeline:
             probe_seconds=settings.getfloat("MONGO_PROBE_SECONDS", 10.0),
         )
         self.journal = Journal(self.spool_dir)
+        self.known = KnownArticles.from_crawler(crawler)
         self._pending: list[dict[str, Any]] = []
         self._queue: deque[tuple[Segment | None, list[dict[str, Any]]]] = deque()
         self._draining = False
@@ -611,12 +615,22 @@ class MongoPipeline:
         self._timer.start(max(0.1, self.flush_seconds / 2), now=False)
 
     def process_item(self, item: Any) -> Any:
-        doc = to_document(item, datetime.now(timezone.utc))
+        doc_id = ItemAdapter(item).get("doc_id")
+        doc = to_document(item, datetime.now(timezone.utc), self._listing_mtime(doc_id))
         self.journal.append(doc)
         self._pending.append(doc)
+        # Journaled is as good as stored: the write happens now or at the next start.
+        self.known.remember(doc["_id"], doc["listing_mtime"])
         if len(self._pending) >= self.batch_size:
             self._seal_and_drain()
         return item
+
+    def _listing_mtime(self, doc_id: str | None) -> datetime | None:
+        """The mtime this run's listing announced; once the Hexo pipeline has recorded the
+        article (it runs first), the mtime it recorded."""
+        if not doc_id:
+            return None
+        return self.known.listing_mtime(doc_id) or from_epoch(self.known.stored_mtime(doc_id) or 0)
 
     async def close_spider(self) -> None:
         if self._timer is not None and self._timer.running:
