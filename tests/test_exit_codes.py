@@ -77,7 +77,7 @@ def test_a_failing_store_exits_storage_failure(tmp_path: Path, site: str) -> Non
     run = crawl_ops(tmp_path, site, "storage", n=3)
     assert run.returncode == ExitCode.STORAGE_FAILURE
     assert run.summary is not None
-    assert run.summary["reasons"][0] == "3 storage failures"
+    assert run.summary["reasons"][0] == "storage failures: 3 pipeline errors"
 
 
 def test_low_field_coverage_warns_and_exits_coverage(tmp_path: Path, site: str) -> None:

@@ -68,7 +68,21 @@ def test_counts_group_dropped_and_failed_by_reason() -> None:
         ({A + "stored": 1, "spider_exceptions/count": 1}, "finished", ExitCode.SPIDER_ERRORS),
         ({A + "stored": 1}, "closespider_errorcount", ExitCode.SPIDER_ERRORS),
         ({A + "stored": 1, "sinacrawl/storage/errors": 2}, "finished", ExitCode.STORAGE_FAILURE),
-        ({A + "stored": 1, A + "failed/storage_mongo": 2}, "finished", ExitCode.STORAGE_FAILURE),
+        ({A + "stored": 1, A + "failed/pipeline_error": 2}, "finished", ExitCode.STORAGE_FAILURE),
+        ({A + "stored": 1, "sinacrawl/mongo/spooled": 9}, "finished", ExitCode.STORAGE_FAILURE),
+        (
+            {A + "stored": 1, "sinacrawl/listings/failed/http_503": 1},
+            "finished",
+            ExitCode.SPIDER_ERRORS,
+        ),
+        # Ctrl-C before anything was stored: interrupted, not a broken extractor...
+        ({A + "scheduled": 5, A + "failed/unfinished": 5}, "shutdown", ExitCode.INTERRUPTED),
+        # ...but a cron timeout that stored nothing at all is worth a look.
+        (
+            {A + "scheduled": 5, A + "failed/unfinished": 5},
+            "closespider_timeout",
+            ExitCode.NOTHING_STORED,
+        ),
         ({A + "stored": 1}, "shutdown", ExitCode.INTERRUPTED),
         ({A + "stored": 1}, "memusage_exceeded", ExitCode.INTERRUPTED),
         # A cron-length timeout is the normal end of a long backfill: the next run continues.
@@ -81,11 +95,20 @@ def test_exit_status(stats: dict, reason: str, expected: ExitCode) -> None:
     assert bool(reasons) == (expected != ExitCode.OK)
 
 
+def test_a_distributed_worker_is_judged_by_its_own_outcomes() -> None:
+    # It read the listings; the other worker fetched and stored every article.
+    stats = {A + "scheduled": 40}
+    assert decide(stats, "finished", shared_queue=True)[0] == ExitCode.OK
+    assert decide(stats, "finished")[0] == ExitCode.NOTHING_STORED
+    failing = {A + "scheduled": 40, A + "failed/http_500": 3}
+    assert decide(failing, "finished", shared_queue=True)[0] == ExitCode.NOTHING_STORED
+
+
 def test_the_most_severe_failure_wins_and_every_reason_is_listed() -> None:
     stats = {A + "scheduled": 2, A + "failed/http_500": 2, "sinacrawl/storage/errors": 1}
     code, reasons = decide(stats, "shutdown", ["50% of 10 items have no source (limit 20%)"])
     assert code == ExitCode.STORAGE_FAILURE
-    assert [r.split()[0] for r in reasons] == ["1", "listings", "field", "run"]
+    assert [r.split()[0] for r in reasons] == ["storage", "listings", "field", "run"]
 
 
 def test_coverage_problems_respect_threshold_and_minimum() -> None:

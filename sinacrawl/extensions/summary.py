@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 ARTICLES = "sinacrawl/articles/"
 EXIT_STAT = "sinacrawl/exit_code"
 STORAGE_ERRORS = "sinacrawl/storage/errors"
+MONGO = "sinacrawl/mongo/"
 # Drops that are a normal outcome, not a sign that extraction is broken.
 DEFAULT_BENIGN_DROPS = ("duplicate", "unchanged", "out_of_window", "too_old", "known")
 INTERRUPTED_REASONS = frozenset({"shutdown", "memusage_exceeded", "cancelled"})
@@ -111,11 +112,33 @@ def _prefixed_total(stats: Mapping[str, Any], *prefixes: str) -> int:
     )
 
 
+def storage_failures(stats: Mapping[str, Any], counts: dict[str, Any]) -> dict[str, int]:
+    """What failed to reach a store, by kind (empty when storage was fine).
+
+    >>> storage_failures({"sinacrawl/storage/errors": 2, "sinacrawl/mongo/spooled": 5},
+    ...                  {"failed": {"pipeline_error": 2, "http_404": 1}})
+    {'pipeline errors': 2, 'items spooled to disk (MongoDB unreachable)': 5}
+    """
+    # A pipeline exception is seen both by this extension (item_error) and by the
+    # accounting (failed/pipeline_error): the larger count, not the sum.
+    errors = max(
+        _prefixed_total(stats, STORAGE_ERRORS, "sinacrawl/storage/failed"),
+        counts["failed"].get("pipeline_error", 0),
+    )
+    found = {
+        "pipeline errors": errors,
+        "items spooled to disk (MongoDB unreachable)": _prefixed_total(stats, MONGO + "spooled"),
+        "items MongoDB rejected": counts["failed"].get("mongo_rejected", 0),
+    }
+    return {what: n for what, n in found.items() if n}
+
+
 def decide(
     stats: Mapping[str, Any],
     close_reason: str | None,
     coverage: Sequence[str] = (),
     benign_drops: tuple[str, ...] = DEFAULT_BENIGN_DROPS,
+    shared_queue: bool = False,
 ) -> tuple[ExitCode, list[str]]:
     """The exit status of a finished run and every reason for it (empty when all is well).
 
@@ -129,10 +152,11 @@ def decide(
     counts = article_counts(stats)
     found: dict[ExitCode, str] = {}
 
-    storage = _prefixed_total(stats, STORAGE_ERRORS, "sinacrawl/storage/failed")
-    storage += sum(n for r, n in counts["failed"].items() if r.startswith("storage"))
+    storage = storage_failures(stats, counts)
     if storage:
-        found[ExitCode.STORAGE_FAILURE] = f"{storage} storage failures"
+        found[ExitCode.STORAGE_FAILURE] = "storage failures: " + ", ".join(
+            f"{n} {what}" for what, n in storage.items()
+        )
 
     spider = _prefixed_total(stats, "spider_exceptions/count", "sinacrawl/listings/failed")
     if spider or close_reason in ("closespider_errorcount", "start_error"):
@@ -142,12 +166,20 @@ def decide(
 
     bad_drops = {r: n for r, n in counts["dropped"].items() if r not in benign_drops}
     benign = sum(counts["dropped"].values()) - sum(bad_drops.values())
-    lost = sum(counts["failed"].values()) + sum(bad_drops.values())
-    new = max(counts["scheduled"] - counts["duplicate"] - benign, lost)
+    failed = dict(counts["failed"])
+    if close_reason in INTERRUPTED_REASONS:
+        # Articles cut off by Ctrl-C or the memory limit say nothing about the extractor.
+        failed.pop("unfinished", None)
+    lost = sum(failed.values()) + sum(bad_drops.values())
+    unfinished = counts["failed"].get("unfinished", 0) - failed.get("unfinished", 0)
+    new = max(counts["scheduled"] - counts["duplicate"] - benign - unfinished, lost)
+    if shared_queue:
+        # Another worker may have stored what this one scheduled: judge by own outcomes only.
+        new = lost
     if counts["stored"] == 0 and new > 0:
         why = "; ".join(
             f"{group}: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
-            for group, reasons in (("failed", counts["failed"]), ("dropped", bad_drops))
+            for group, reasons in (("failed", failed), ("dropped", bad_drops))
             if reasons
         )
         found[ExitCode.NOTHING_STORED] = (
@@ -209,6 +241,8 @@ class RunSummary:
         self.benign_drops = benign_drops
         self.channels: dict[str, dict[str, Any]] = {}
         self.result: dict[str, Any] | None = None
+        # Distributed workers (sinacrawl.distributed) share one queue.
+        self.shared_queue = bool(crawler.settings.get("REDIS_URL"))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -246,7 +280,9 @@ class RunSummary:
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
-        code, reasons = decide(values, reason, coverage, self.benign_drops)
+        code, reasons = decide(
+            values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+        )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
         started = values.get("start_time")
