@@ -13,6 +13,7 @@ categories of ``-a channel`` (default: the default channel's).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
 from sinacrawl.spiders.finance import ArticleSpiderBase, parse_bool
 
 REJECTED = "sinacrawl/urls/rejected/"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+-]*:(?!\d)")  # a scheme, not host:port
 
 
 def check_url(url: str) -> tuple[str | None, str | None]:
@@ -39,6 +41,10 @@ def check_url(url: str) -> tuple[str | None, str | None]:
     (None, 'no_doc_id')
     """
     url = url.strip()
+    if not url or any(c.isspace() for c in url):
+        return None, "malformed"
+    if _SCHEME.match(url) and "://" not in url:
+        return None, "not_http"  # mailto:, javascript:, data:
     if "://" not in url and not url.startswith("//"):
         url = "https://" + url  # a bare host/path, as copied from an address bar
     if url.startswith("//"):
