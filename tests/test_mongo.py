@@ -448,3 +448,72 @@ def test_server_killed_mid_crawl_then_restarted_loses_and_duplicates_nothing(tmp
         assert spool_files(tmp_path / "spool") == []
     finally:
         server.stop()
+
+
+# --- a real crawl ------------------------------------------------------------------------------
+
+FAST_CRAWL = {
+    "AUTOTHROTTLE_ENABLED": "False",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
+    "DOWNLOAD_TIMEOUT": "5",
+}
+
+
+@pytest.mark.slow
+def test_crawls_store_each_article_once_and_an_edit_as_a_revision(mongo_uri, tmp_path):
+    pytest.importorskip("sinacrawl.loaders", reason="the extractor is not there yet")
+    from sinacrawl.testing.process import mocksite_process, run_crawl
+
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 6, "path": "china/gncj"}]
+    config = {"seed": 5, "newest": newest.isoformat(), "size_kb": 6, "channels": channels}
+    settings = {**FAST_CRAWL, "MONGO_URI": mongo_uri, "MONGO_SPOOL_DIR": str(tmp_path / "spool")}
+    archive = tmp_path / "archive"
+
+    def crawl(site: Any, name: str) -> Any:
+        result = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / name,
+            settings=settings,
+            archive=archive,
+        )
+        assert result.returncode == 0, result.log[-3000:]
+        assert "Traceback" not in result.log
+        return result
+
+    def documents() -> dict[str, dict]:
+        return {d["_id"]: d for d in collection_of(mongo_uri).find()}
+
+    with mocksite_process(config, tmp_path / "site1") as site:
+        first = crawl(site, "run1")
+        docs = documents()
+        assert sorted(docs) == sorted(a.doc_id for a in site.catalog.articles())
+        assert sorted(i["doc_id"] for i in first.items) == sorted(docs)
+        for item in first.items:
+            doc = docs[item["doc_id"]]
+            assert doc["title"] == item["title"] and doc["body_html"] == item["body_html"]
+            assert doc["published_at"] == datetime.fromisoformat(item["published_at"])
+            assert doc["revision"] == 1
+        for article in site.catalog.articles():  # the listing's mtime, to the second
+            assert docs[article.doc_id]["listing_mtime"] == article.mtime.replace(microsecond=0)
+        assert first.stat("sinacrawl/mongo/upserted") == 6
+        assert spool_files(tmp_path / "spool") == []
+
+        second = crawl(site, "run2")  # nothing new: nothing fetched, no document touched
+        assert second.stat("sinacrawl/articles/skipped_known") == 6
+        assert documents() == docs
+
+    with mocksite_process({**config, "revised": ["china:2"]}, tmp_path / "site2") as site:
+        edited = site.catalog.by_ref["china:2"]
+        third = crawl(site, "run3")
+        assert [i["doc_id"] for i in third.items] == [edited.doc_id]
+        after = documents()
+        assert after[edited.doc_id]["revision"] == 2
+        assert after[edited.doc_id]["listing_mtime"] == edited.mtime.replace(microsecond=0)
+        assert after[edited.doc_id]["first_seen_at"] == docs[edited.doc_id]["first_seen_at"]
+        assert {k: v for k, v in after.items() if k != edited.doc_id} == {
+            k: v for k, v in docs.items() if k != edited.doc_id
+        }
+        assert third.stat("sinacrawl/mongo/revised") == 1
