@@ -67,7 +67,7 @@ class SharedScheduler(Scheduler):
 
     scrapy-redis 0.9 passes ``spider=`` to ``StatsCollector.inc_value`` and logs through
     ``Spider.log()``, both deprecated in Scrapy 2.19; the three methods doing so are restated
-    here without them, unchanged otherwise.
+    here without them. One change: listing pages are deduplicated across workers.
     """
 
     def open(self, spider: Spider) -> None:
@@ -91,7 +91,11 @@ class SharedScheduler(Scheduler):
         )
 
     def enqueue_request(self, request: Request) -> bool:
-        if not request.dont_filter and self.df.request_seen(request):
+        # Listing requests carry dont_filter (a run must re-read them even when a JOBDIR or
+        # this seen-set remembers them); across workers started together they still go
+        # through the seen-set, whose listing entries expire after SINACRAWL_REDIS_LISTING_TTL.
+        checked = not request.dont_filter or "listing_page" in request.meta
+        if checked and self.df.request_seen(request):
             self.df.log(request, self.spider)
             return False
         if self.stats:

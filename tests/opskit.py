@@ -85,6 +85,7 @@ class Ops(scrapy.Spider):
                 yield scrapy.Request(
                     f"{self.base}/list/{page}", callback=self.parse_listing,
                     meta={"listing_page": page, "channel": "china"},
+                    dont_filter=True,  # as the finance spider's listings
                 )
             return
         path = {"fail": "fail", "slow": "slow"}.get(self.mode, "a")

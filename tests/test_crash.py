@@ -1,0 +1,315 @@
+"""Unattended operation with real processes and real signals, against the mock Sina site.
+
+- ``kill -9`` at five random moments during a crawl, then a final run: every listed article
+  is stored exactly once, every post is whole, no temporary file is left.
+- Two overlapping runs: the second exits at once with the lock code.
+- Every article page failing: a non-zero exit and a summary that says why.
+- Two distributed workers against a real redis-server: every article fetched once across
+  both (mock request log) and stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sinacrawl.extensions.summary import ExitCode
+from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.testing.process import (
+    REPO,
+    RunningSite,
+    child_env,
+    mocksite_process,
+    run_crawl,
+    stop_process,
+)
+from tests.redis_server import redis_url  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow
+
+# The finance spider hands pages to the extractor; until it is committed nothing is stored.
+pytest.importorskip(
+    "sinacrawl.loaders", reason="the extractor (sinacrawl.loaders) is not there yet"
+)
+
+CHANNELS = "china,macro,usstock"
+ROLL = "/feed.mix.sina.com.cn/api/roll/get"
+# The mock is local: speed over politeness; bounded retries and timeouts.
+FAST = {
+    "AUTOTHROTTLE_ENABLED": "False",
+    "DOWNLOAD_DELAY": "0",
+    "CONCURRENT_REQUESTS": "8",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
+    "RETRY_TIMES": "1",
+    "DOWNLOAD_TIMEOUT": "5",
+    "LOG_LEVEL": "INFO",
+}
+# 20 entries a listing page, enough pages to reach every article.
+ARGS = {"channels": CHANNELS, "num": "20", "max_pages": "10"}
+TEMP_MARKERS = (".tmp", ".sinacrawl-tmp-")
+
+
+def site_config(per_channel: int, **extra: Any) -> dict[str, Any]:
+    """Three channels whose newest article is an hour old (inside the default window)."""
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    config: dict[str, Any] = {
+        "seed": 5,
+        "newest": newest.isoformat(),
+        "spacing_minutes": 7,
+        "size_kb": 6,
+        "channels": [
+            {
+                "name": "china",
+                "pageid": 155,
+                "lid": 1686,
+                "count": per_channel,
+                "path": "china/gncj",
+            },
+            {
+                "name": "macro",
+                "pageid": 155,
+                "lid": 1687,
+                "count": per_channel,
+                "path": "china/hgjj",
+            },
+            {
+                "name": "usstock",
+                "pageid": 153,
+                "lid": 2516,
+                "count": per_channel,
+                "path": "stock/usstock/c",
+            },
+        ],
+    }
+    config.update(extra)
+    return config
+
+
+def crawl_command(site: RunningSite, archive: Path, summary: Path, **settings: str) -> list[str]:
+    command = [sys.executable, "-m", "scrapy", "crawl", "finance"]
+    for name, value in ARGS.items():
+        command += ["-a", f"{name}={value}"]
+    all_settings = {
+        **FAST,
+        "SINACRAWL_UPSTREAM": site.url,
+        "ARCHIVE_DIR": str(archive),
+        "SINACRAWL_SUMMARY": str(summary),
+        **settings,
+    }
+    for name, value in all_settings.items():
+        command += ["-s", f"{name}={value}"]
+    return command
+
+
+def posts(archive: Path) -> list[Path]:
+    return sorted(p for p in archive.rglob("*.md") if ".sinacrawl" not in p.parts)
+
+
+def post_doc_ids(archive: Path) -> Counter[str]:
+    """doc_id of every post (``<YYYY-MM-DD>-<doc_id>.md``), counted."""
+    return Counter(p.stem[11:] for p in posts(archive))
+
+
+def stray_temp_files(archive: Path) -> list[Path]:
+    return [p for p in archive.rglob("*") if p.is_file() and any(m in p.name for m in TEMP_MARKERS)]
+
+
+def assert_whole_post(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("---\n"), f"{path} is not a whole post"
+    front, sep, body = text[4:].partition("\n---\n")
+    assert sep and "title:" in front, f"{path} lost its front matter"
+    assert body.rstrip().endswith("</div>"), f"{path} is cut short"
+
+
+def test_kill_9_at_five_random_moments_then_a_final_run_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    seed = int(os.environ.get("SINACRAWL_CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    archive = tmp_path / "archive"
+    kills: list[str] = []
+    with mocksite_process(site_config(50), tmp_path / "site") as site:
+        expected = {a.doc_id for a in site.catalog.articles()}
+        # Two in flight: slow enough that the kills land while posts are being written.
+        slow = {"CONCURRENT_REQUESTS": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+        for moment in range(5):
+            before = len(posts(archive))
+            # The first kill lands at a random time in start-up or the first listings;
+            # the others after a random number of new posts, with a random extra delay.
+            target = 0 if moment == 0 else rng.randint(1, 12)
+            delay = rng.uniform(0.3, 2.0) if moment == 0 else rng.uniform(0, 0.05)
+            child = subprocess.Popen(
+                crawl_command(site, archive, tmp_path / f"summary-{moment}.json", **slow),
+                cwd=REPO,
+                env=child_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp_path / f"killed-{moment}.log").open("wb"),
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while child.poll() is None and time.monotonic() < deadline:
+                    if len(posts(archive)) >= before + target:
+                        break
+                    time.sleep(0.01)
+                time.sleep(delay)
+                finished = child.poll() is not None
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=10)
+            finally:
+                stop_process(child)
+            kills.append(
+                f"#{moment}: {'finished before' if finished else 'killed'} "
+                f"after {len(posts(archive)) - before} new posts"
+            )
+        killed_mid_run = sum("killed" in k for k in kills)
+        final = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "final",
+            archive=archive,
+            args=ARGS,
+            settings=FAST,
+            timeout=180,
+        )
+    context = f"seed {seed} (SINACRAWL_CRASH_SEED), kills: {kills}"
+    assert killed_mid_run >= 4, f"the kills did not land mid-run: {context}"
+    assert final.returncode == ExitCode.OK, f"{context}\n{final.log[-3000:]}"
+    stored = post_doc_ids(archive)
+    assert set(stored) == expected, (
+        f"missing {sorted(expected - set(stored))[:10]}, extra {sorted(set(stored) - expected)[:10]}; "
+        + context
+    )
+    assert [d for d, n in stored.items() if n > 1] == [], context
+    assert stray_temp_files(archive) == [], context
+    for path in posts(archive):
+        assert_whole_post(path)
+
+
+def test_a_second_run_while_one_is_running_exits_with_the_lock_code(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    lock = archive / ".sinacrawl" / "run.lock"
+    with mocksite_process(site_config(40), tmp_path / "site") as site:
+        first = subprocess.Popen(
+            crawl_command(
+                site,
+                archive,
+                tmp_path / "first.json",
+                CONCURRENT_REQUESTS="1",
+                CONCURRENT_REQUESTS_PER_DOMAIN="1",
+            ),
+            cwd=REPO,
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while f"pid {first.pid} " not in (lock.read_text() if lock.exists() else ""):
+                assert first.poll() is None and time.monotonic() < deadline, "no lock taken"
+                time.sleep(0.02)
+            second = run_crawl(
+                "finance",
+                upstream=site.url,
+                workdir=tmp_path / "second",
+                archive=archive,
+                args=ARGS,
+                settings=FAST,
+                timeout=60,
+            )
+            still_running = first.poll() is None
+            first_status = first.wait(timeout=180)
+        finally:
+            stop_process(first)
+    assert second.returncode == ExitCode.LOCK_HELD, second.log[-2000:]
+    assert f"another run is in progress (pid {first.pid} since" in second.log
+    assert second.summary is None and second.duration < 20
+    assert still_running, "the first run should still have been working"
+    assert first_status == ExitCode.OK
+    assert len(posts(archive)) == 120
+
+
+def test_every_article_page_failing_exits_non_zero_with_a_summary_that_says_why(
+    tmp_path: Path,
+) -> None:
+    per_channel = 10
+    faults = {
+        f"{channel}:{i}": {"kind": "status", "status": 500}
+        for channel in ("china", "macro", "usstock")
+        for i in range(per_channel)
+    }
+    with mocksite_process(site_config(per_channel, faults=faults), tmp_path / "site") as site:
+        result = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "run",
+            args=ARGS,
+            settings=FAST,
+            timeout=120,
+        )
+    assert result.returncode == ExitCode.NOTHING_STORED, result.log[-3000:]
+    summary = result.summary
+    assert summary is not None
+    assert summary["exit_status"] == ExitCode.NOTHING_STORED
+    assert summary["exit_name"] == "nothing_stored"
+    assert summary["articles"]["stored"] == 0
+    assert summary["articles"]["failed"] == {"http_500": 3 * per_channel}
+    assert summary["reasons"] == [
+        f"listings had {3 * per_channel} new articles but none was stored "
+        f"(failed: http_500 {3 * per_channel})"
+    ]
+    assert posts(result.archive) == []
+
+
+def test_two_workers_on_redis_fetch_and_store_every_article_once(
+    tmp_path: Path,
+    redis_url: str,  # noqa: F811
+) -> None:
+    archive = tmp_path / "archive"
+    with mocksite_process(site_config(40), tmp_path / "site") as site:
+        workers = []
+        for name in ("w1", "w2"):
+            command = crawl_command(
+                site,
+                archive,
+                tmp_path / f"{name}.json",
+                REDIS_URL=redis_url,
+                SINACRAWL_REDIS_IDLE_CLOSE="3",
+                CONCURRENT_REQUESTS="2",
+                CONCURRENT_REQUESTS_PER_DOMAIN="2",
+            )
+            log = (tmp_path / f"{name}.log").open("wb")
+            workers.append(
+                subprocess.Popen(
+                    command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=log
+                )
+            )
+        try:
+            statuses = [w.wait(timeout=180) for w in workers]
+        finally:
+            for worker in workers:
+                stop_process(worker)
+        article_paths = {a.mirror_path: a.doc_id for a in site.catalog.articles()}
+        fetched = Counter(p for p in site.paths() if p in article_paths)
+        listings = Counter(p for p in site.paths() if p.startswith(ROLL))
+    logs = [(tmp_path / f"{n}.log").read_text(errors="replace") for n in ("w1", "w2")]
+    assert statuses == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    assert len(fetched) == len(article_paths) == 120
+    assert {p: n for p, n in fetched.items() if n > 1} == {}, "an article was fetched twice"
+    assert len(listings) == 6 and set(listings.values()) == {1}, f"listings: {listings}"
+    summaries = [json.loads((tmp_path / f"{n}.json").read_text("utf-8")) for n in ("w1", "w2")]
+    stored = [s["articles"]["stored"] for s in summaries]
+    assert sum(stored) == 120 and min(stored) > 0, stored
+    assert post_doc_ids(archive) == Counter(set(article_paths.values()))
+    assert stray_temp_files(archive) == []
