@@ -236,7 +236,6 @@ class KnownArticles:
         if not mtime:
             mtime = self._stored.get(key) or 0
         self._stored.put(key, mtime)
-        self._expected.pop(doc_id, None)
 
 
 def _enabled(crawler: Crawler, module: str) -> bool:
