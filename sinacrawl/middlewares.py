@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -25,7 +26,15 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
@@ -107,6 +116,48 @@ def real_url(url: str, upstream: str) -> str | None:
     return f"https://{host}/{rest}"
 
 
+# Scrapy's download errors: plain messages, safe to re-create with the real URL in them.
+MESSAGE_ERRORS = (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
+
+
+class RealUrlLogFilter(logging.Filter):
+    """Rewrites mirror URLs in Scrapy's download-handler warnings back to real Sina URLs."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.pattern = re.compile(re.escape(upstream) + r"/([A-Za-z0-9.-]+)/")
+
+    def _real(self, m: re.Match[str]) -> str:
+        host = m.group(1)
+        return f"https://{host}/" if is_sina_host(host) else m.group(0)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.upstream in message:
+            record.msg, record.args = self.pattern.sub(self._real, message), ()
+        return True
+
+
+HANDLER_LOGGERS = ("scrapy.core.downloader.handlers.http11",)
+
+
+def _install_log_filter(upstream: str) -> None:
+    for name in HANDLER_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(
+            isinstance(f, RealUrlLogFilter) and f.upstream == upstream for f in target.filters
+        ):
+            target.addFilter(RealUrlLogFilter(upstream))
+
+
 class UpstreamMirrorHandler(HTTP11DownloadHandler):
     """HTTP(S) download handler that fetches Sina hosts from ``SINACRAWL_UPSTREAM`` when set."""
 
@@ -115,14 +166,23 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self.upstream = parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
-        if self.upstream:
+        # One instance per scheme (http, https): say it once per crawl.
+        if self.upstream and not getattr(crawler, "_sinacrawl_mirror_logged", False):
+            crawler._sinacrawl_mirror_logged = True  # type: ignore[attr-defined]
             logger.info("Sina requests go to the mirror %s", self.upstream)
+            _install_log_filter(self.upstream)
 
     async def download_request(self, request: Request) -> Response:
         if not self.upstream or not is_sina_host(urlparse_cached(request).hostname):
             return await super().download_request(request)
         target = mirror_url(request.url, self.upstream)
-        response = await super().download_request(request.replace(url=target))
+        try:
+            response = await super().download_request(request.replace(url=target))
+        except MESSAGE_ERRORS as exc:
+            # Errors name the URL they fetched; logs and stats should name the real one.
+            if target not in str(exc):
+                raise
+            raise type(exc)(str(exc).replace(target, request.url)) from exc
         return self._as_real(response, request, target)
 
     def _as_real(self, response: Response, request: Request, target: str) -> Response:

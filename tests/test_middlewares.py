@@ -187,7 +187,7 @@ settings = get_project_settings()
 for name, value in {
     "SINACRAWL_UPSTREAM": upstream, "ITEM_PIPELINES": {}, "SPIDER_MIDDLEWARES": {},
     "SINACRAWL_LOCK": "off", "SINACRAWL_SUMMARY": "", "AUTOTHROTTLE_ENABLED": False,
-    "LOG_LEVEL": "INFO", "DOWNLOAD_TIMEOUT": 5, "RETRY_AFTER_MAX": 5,
+    "LOG_LEVEL": "INFO", "DOWNLOAD_TIMEOUT": 5, "RETRY_AFTER_MAX": 5, "DOWNLOAD_MAXSIZE": 5000,
     "EXTENSIONS": {"sinacrawl.extensions.summary.RunSummary": None,
                    "sinacrawl.extensions.watchdog.CoverageWatchdog": None},
 }.items():
@@ -248,6 +248,7 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
             # robots.txt whose connection is reset: the same
             "/reset.sina.com.cn/robots.txt": ["RESET"],
             "/reset.sina.com.cn/doc-ii.shtml": [OK],
+            f + "/big/doc-ik.shtml": [(200, {}, b"x" * 6000)],
             # robots.txt missing (404): everything allowed
             "/gone.sina.com.cn/doc-ij.shtml": [OK],
         }
@@ -267,6 +268,7 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
         "down": "https://down.sina.com.cn/doc-ih.shtml",
         "reset": "https://reset.sina.com.cn/doc-ii.shtml",
         "gone": "https://gone.sina.com.cn/doc-ij.shtml",
+        "big": real + "/big/doc-ik.shtml",
     }
     results, stats, log = run_probe(tmp_path, mirror, list(urls.values()))
     got = {name: results[url] for name, url in urls.items()}
@@ -277,6 +279,11 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
     assert all(ua.startswith("sinacrawl/") for _, _, ua in mirror.log)
     assert got["moved"]["url"] == real + "/new/doc-ic.shtml"
     assert "127.0.0.1" not in json.dumps(results)
+    # logs name the real URL too, even Scrapy's own download warnings
+    assert got["big"] == {"failed": "too_large"}
+    assert "larger than download max size" in log
+    mirror_lines = [line for line in log.splitlines() if mirror.base in line]
+    assert len(mirror_lines) == 1 and "Sina requests go to the mirror" in mirror_lines[0]
 
     # robots.txt: obeyed; 5xx and network errors disallow the host; 404 allows it
     assert got["private"] == {"failed": "robots"}
