@@ -1,0 +1,148 @@
+"""The Article ItemLoader and ``build_article``: the one extraction path of spiders and CLI.
+
+``build_article`` reads the page's fields (``parsing/article.py``), lets the listing entry
+fill what the page lacks, and loads everything through small named processors so that every
+item value is JSON-ready: strings (dates as ISO 8601), lists of strings, or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from itemloaders.processors import Identity, MapCompose, TakeFirst
+from scrapy.loader import ItemLoader
+
+from sinacrawl.items import LIST_FIELDS, Article
+from sinacrawl.parsing.article import extract_article
+from sinacrawl.parsing.dates import to_iso, utc_iso
+from sinacrawl.parsing.listing import ListingEntry
+from sinacrawl.parsing.text import absolute_url, collapse, is_content_image
+from sinacrawl.parsing.urls import canonical_url, doc_id_from_url
+
+
+def clean_text(value: Any) -> str | None:
+    """Whitespace collapsed, control characters dropped; '' becomes None.
+
+    >>> clean_text("  新浪\\n财经\\x07 "), clean_text("   ")
+    ('新浪 财经', None)
+    """
+    if value is None:
+        return None
+    text = collapse(str(value))
+    return text or None
+
+
+def iso_date(value: Any) -> str | None:
+    """An aware datetime (or an ISO string) as ISO 8601 in Beijing time.
+
+    >>> from sinacrawl.parsing.dates import from_unix
+    >>> iso_date(from_unix(1637573630))
+    '2021-11-22T17:33:50+08:00'
+    """
+    if isinstance(value, datetime):
+        return to_iso(value)
+    return clean_text(value)
+
+
+def keep_text(value: Any) -> str | None:
+    """Body text/HTML: only None for empty, the text itself untouched otherwise."""
+    if value is None:
+        return None
+    text = str(value).replace("\ufffd", "")
+    return text if text.strip() else None
+
+
+def unique(values: list[Any]) -> list[Any]:
+    """Order-preserving de-duplication (an output processor for list fields).
+
+    >>> unique(["a", "b", "a"])
+    ['a', 'b']
+    """
+    out: list[Any] = []
+    for value in values:
+        if value not in out:
+            out.append(value)
+    return out
+
+
+class ArticleLoader(ItemLoader):
+    """Loads an Article: single values take the first non-empty, lists stay lists."""
+
+    default_item_class = Article
+    default_input_processor = MapCompose(clean_text)
+    default_output_processor = TakeFirst()
+
+    published_at_in = MapCompose(iso_date)
+    body_html_in = MapCompose(keep_text)
+    body_text_in = MapCompose(keep_text)
+
+    categories_out = unique
+    section_out = unique
+    keywords_out = unique
+    stocks_out = unique
+    images_out = unique
+    url_in = Identity()
+
+
+def build_article(
+    body: bytes,
+    url: str | None,
+    *,
+    content_type: str | None = None,
+    listing: ListingEntry | None = None,
+    categories: Sequence[str] = (),
+    crawled_at: datetime | None = None,
+) -> Article:
+    """Extract one article page (raw bytes) into an Article with every field present.
+
+    The page is the authority; ``listing`` only fills what the page lacks (date from
+    ``listing.ctime``, source from ``listing.media_name``, title, keywords, and ``headimg``
+    from ``listing.image``). Raises nothing for bad pages: unknown values are None or [].
+    """
+    found = extract_article(
+        body, url or (listing.url if listing else None), content_type=content_type
+    )
+    loader = ArticleLoader()
+    page_url = found.url or (canonical_url(listing.url) if listing and listing.url else None)
+    loader.add_value("url", page_url)
+    doc_id = doc_id_from_url(page_url) or (listing.doc_id if listing else None)
+    loader.add_value("doc_id", doc_id)
+    loader.add_value("title", found.title)
+    loader.add_value("published_at", found.published_at)
+    loader.add_value("source", found.source)
+    loader.add_value("author", found.author)
+    loader.add_value("editor", found.editor)
+    loader.add_value("categories", list(categories))
+    loader.add_value("section", found.section)
+    loader.add_value("keywords", found.keywords)
+    loader.add_value("stocks", found.stocks)
+    loader.add_value("body_html", found.body.html)
+    loader.add_value("body_text", found.body.text)
+    loader.add_value("images", found.body.images)
+    loader.add_value("headimg", found.headimg)
+    if listing is not None:
+        _fill_from_listing(loader, listing, found.title)
+    item = loader.load_item()
+    for name in Article.fields:
+        if name not in item:
+            item[name] = [] if name in LIST_FIELDS else None
+    item["crawled_at"] = utc_iso(crawled_at or datetime.now(timezone.utc))
+    return item
+
+
+def _fill_from_listing(
+    loader: ArticleLoader, listing: ListingEntry, page_title: str | None
+) -> None:
+    """Listing values come after the page's, so TakeFirst keeps the page's when it has one."""
+    loader.add_value("title", listing.title)
+    loader.add_value("published_at", listing.ctime)
+    loader.add_value("source", listing.media_name)
+    if not loader.get_collected_values("keywords"):
+        title_key = clean_text(page_title or listing.title)
+        loader.add_value("keywords", [k for k in listing.keywords if clean_text(k) != title_key])
+    if not loader.get_collected_values("headimg") and listing.image:
+        image = absolute_url(listing.image, None)
+        if image and is_content_image(image):
+            loader.add_value("headimg", image)

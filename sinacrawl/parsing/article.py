@@ -1,0 +1,447 @@
+"""A Sina article page to the article's fields: one typed function per field.
+
+The page is decoded and parsed once (``parse_page``); every field function reads that one
+tree. The order inside each function is the fallback order of SPEC §3: the page's own
+visible slot or trustworthy metadata first, then the byline, then the URL or the listing.
+Selectors and patterns live in ``selectors.py``; body cleaning in ``text.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote
+
+import lxml.html
+from lxml import etree
+
+from sinacrawl.parsing import selectors as S
+from sinacrawl.parsing.dates import has_time, parse_date
+from sinacrawl.parsing.encoding import html_utf8
+from sinacrawl.parsing.text import (
+    CleanBody,
+    absolute_url,
+    clean_body,
+    collapse,
+    is_content_image,
+)
+from sinacrawl.parsing.urls import canonical_url, is_sina_host
+
+logger = logging.getLogger(__name__)
+
+# One parser for every page: the bytes are UTF-8 by the time they reach it (see
+# encoding.html_utf8), so the page's own (possibly wrong) <meta charset> is ignored.
+# huge_tree stays off: libxml2 then caps nesting depth, so 2 MB of nested tags cannot blow
+# the stack.
+_PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_blank_text=False, huge_tree=False)
+_NUL = re.compile(rb"\x00")
+
+
+@dataclass
+class Page:
+    """A parsed page and the little the field functions share."""
+
+    root: Any  # lxml.html.HtmlElement, or None for an empty/unparseable page
+    url: str | None
+    """Canonical URL (the caller's, else the page's own)."""
+    metas: dict[str, str] = field(default_factory=dict)
+    """``<meta>`` values by lower-cased name/property; the first non-empty one wins."""
+    head: str = ""
+    """The first bytes of the page as text (for the CMS stamp comment)."""
+
+    def meta(self, *keys: str) -> str | None:
+        for key in keys:
+            value = collapse(self.metas.get(key))
+            if value:
+                return value
+        return None
+
+
+def parse_page(body: bytes, url: str | None = None, content_type: str | None = None) -> Page:
+    """Decode (see encoding.py) and parse a page once."""
+    data = html_utf8(body or b"", content_type)
+    if b"\x00" in data:
+        data = _NUL.sub(b"", data)
+    root = None
+    if data.strip():
+        try:
+            root = lxml.html.document_fromstring(data, parser=_PARSER)
+        except (etree.ParserError, ValueError) as exc:
+            logger.warning("page could not be parsed: %s", exc)
+    metas = _metas(root) if root is not None else {}
+    head = data[: S.CMS_COMMENT_SCAN].decode("utf-8", "ignore")
+    page = Page(root=root, url=None, metas=metas, head=head)
+    page.url = canonical_url(url) if url else page_url(page)
+    return page
+
+
+def _metas(root: Any) -> dict[str, str]:
+    metas: dict[str, str] = {}
+    for meta in root.iter("meta"):
+        key = meta.get("property") or meta.get("name") or meta.get("http-equiv")
+        if not key:
+            continue
+        key = key.strip().lower()
+        value = meta.get("content") or ""
+        if (value.strip() or key not in metas) and not metas.get(key, "").strip():
+            metas[key] = value
+    return metas
+
+
+def _first(page: Page, rules: Iterable[tuple[str, etree.XPath]]) -> tuple[str, list[Any]]:
+    """The first rule (name, nodes) that finds anything."""
+    if page.root is None:
+        return "", []
+    for name, xpath in rules:
+        try:
+            nodes = xpath(page.root)
+        except etree.XPathError:
+            continue
+        if nodes:
+            return name, nodes
+    return "", []
+
+
+def text_of(el: Any) -> str:
+    """Visible text of an element (script/style content excluded), whitespace collapsed."""
+    if isinstance(el, str):
+        return collapse(el)
+    parts = el.xpath("descendant-or-self::text()[not(ancestor::script) and not(ancestor::style)]")
+    return collapse(" ".join(parts))
+
+
+# --- url, doc_id ---------------------------------------------------------------------------
+
+
+def page_url(page: Page) -> str | None:
+    """The article URL a page names itself: og:url (maybe percent-encoded), canonical,
+    then widgets and share links that carry it."""
+    candidates: list[str] = []
+    for key in S.META_URL_KEYS:
+        value = page.metas.get(key)
+        if value:
+            candidates.append(value)
+    if page.root is not None:
+        candidates += [str(v) for v in S.CANONICAL_LINK(page.root)]
+        candidates += [str(v) for v in S.URL_ATTRS(page.root)]
+    for raw in candidates:
+        url = _plain_url(raw)
+        if url:
+            return canonical_url(url)
+    if page.root is not None:
+        for href in page.root.xpath("descendant::a[contains(@href, 'url=')]/@href"):
+            m = S.SHARE_URL.search(str(href))
+            if m:
+                url = _plain_url(m.group(1))
+                if url:
+                    return canonical_url(url)
+    return None
+
+
+def _plain_url(raw: str) -> str | None:
+    raw = raw.strip()
+    if raw.lower().startswith(("http%3a", "https%3a")):
+        raw = unquote(raw)
+    if raw.startswith("//"):
+        raw = "https:" + raw
+    if not raw.startswith(("http://", "https://")):
+        return None
+    host = raw.split("/", 3)[2] if raw.count("/") >= 2 else ""
+    return raw if is_sina_host(host) else None
+
+
+# --- title ---------------------------------------------------------------------------------
+
+
+def title(page: Page) -> str | None:
+    """The visible headline; else og:title; else <title> without its site suffix."""
+    _, nodes = _first(page, S.TITLE)
+    for node in nodes:
+        text = text_of(node)
+        if text:
+            return text
+    og = page.meta("og:title")
+    if og:
+        return og
+    if page.root is not None:
+        for el in page.root.iter("title"):
+            text = S.TITLE_SUFFIX.sub("", collapse(el.text_content()))
+            if text:
+                return text
+    return None
+
+
+# --- published_at --------------------------------------------------------------------------
+
+
+@dataclass
+class DateFinding:
+    value: datetime | None
+    raw: str | None
+    """The text it was read from (kept for debugging)."""
+    origin: str
+
+
+def published_at(page: Page) -> DateFinding:
+    """Byline minute (+ meta seconds when the meta falls in the same minute), else the meta
+    time, else the CMS stamp comment. None (and a logged warning) when nothing parses."""
+    meta_raw = page.meta(*S.META_DATE_KEYS)
+    meta_value = parse_date(meta_raw) if meta_raw else None
+    name, nodes = _first(page, S.BYLINE_DATE)
+    for node in nodes:
+        raw = text_of(node)
+        if not raw or not has_time(raw):
+            continue
+        value = parse_date(raw)
+        if value is None:
+            return DateFinding(_meta_or_none(meta_value), raw, f"byline {name} (unparseable)")
+        value = value.replace(second=0)
+        if meta_value is not None and meta_value.replace(second=0) == value:
+            value = meta_value
+        return DateFinding(value, raw, f"byline {name}")
+    if meta_value is not None:
+        return DateFinding(meta_value, meta_raw, "meta")
+    m = S.CMS_COMMENT_DATE.search(page.head)
+    if m:
+        return DateFinding(parse_date(m.group(1)), m.group(1), "cms comment")
+    return DateFinding(None, meta_raw, "none")
+
+
+def _meta_or_none(meta_value: datetime | None) -> datetime | None:
+    # A byline that names an impossible date makes the page's dates untrustworthy; a valid
+    # meta time is still the page's own statement.
+    return meta_value
+
+
+# --- source, author, editor ----------------------------------------------------------------
+
+# Platforms are where a page is hosted, not who wrote or supplied it.
+PLATFORMS = frozenset({"财经头条", "新浪看点", "sina_mobile", "新浪网", "新浪"})
+
+
+def source(page: Page) -> str | None:
+    """The page's own source slot (来源); else the source/author metadata."""
+    _name, nodes = _first(page, S.SOURCE)
+    for node in nodes:
+        text = _clean_name(text_of(node))
+        if text:
+            return text
+    # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
+    _, bylines = _first(page, (S.BYLINE_DATE[2],))
+    for node in bylines:
+        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(node))
+        if m:
+            return _clean_name(m.group(1))
+    meta = page.meta(*S.META_SOURCE_KEYS)
+    if meta and meta not in PLATFORMS:
+        return _clean_name(meta)
+    return None
+
+
+_NAME_JUNK = re.compile(r"^(?:来源|來源|稿源|作者)\s*[:：]\s*")
+
+
+def _clean_name(text: str | None) -> str | None:
+    text = _NAME_JUNK.sub("", collapse(text))
+    if not text or len(text) > 40 or text.startswith("http"):
+        return None
+    return text
+
+
+def author(page: Page, paragraphs: list[str], src: str | None) -> str | None:
+    """A named writer: the byline's author slot, 作者：/记者/文/ credits, else the
+    self-media account that differs from the source slot."""
+    _, nodes = _first(page, S.AUTHOR_SLOT)
+    for node in nodes:
+        text = _clean_name(text_of(node))
+        if text:
+            return text
+    texts = list(paragraphs[:2]) + list(paragraphs[-2:])
+    if page.root is not None:
+        texts = [text_of(td) for td in S.AUTHOR_CELLS(page.root)] + texts
+    for _, pattern in S.AUTHOR_PATTERNS:
+        for text in texts:
+            m = pattern.search(text)
+            if m:
+                return m.group(1)
+    meta = page.meta("article:author")
+    if meta and meta != src and meta not in PLATFORMS and (src is None or src in PLATFORMS):
+        return meta
+    return None
+
+
+def editor(page: Page, container: Any) -> str | None:
+    """The 责任编辑 name without work codes (``霍琦 SF142`` → ``霍琦``)."""
+    _, nodes = _first(page, S.EDITOR)
+    texts = [text_of(n) for n in nodes]
+    if not texts and container is not None:
+        texts = [t for t in container.itertext() if "责任编辑" in t]
+    for text in texts:
+        m = S.EDITOR_LINE.search(text)
+        if not m:
+            continue
+        name = S.EDITOR_WORK_CODE.sub("", m.group(1).strip()).strip()
+        name = name.split()[0] if name else ""
+        if name:
+            return name
+    return None
+
+
+# --- keywords, section, stocks -------------------------------------------------------------
+
+
+def keywords(page: Page, headline: str | None) -> list[str]:
+    """Tag links, else the tags/keywords metas, else the 2005 keyword link; never the
+    title again, never site-wide generic words."""
+    _, links = _first(page, S.KEYWORD_LINKS)
+    found = _keyword_list((text_of(a) for a in links), headline)
+    if found:
+        return found
+    for key in S.META_KEYWORD_KEYS:
+        value = page.metas.get(key)
+        if value:
+            found = _keyword_list(re.split(r"[,，;；|]", value), headline)
+            if found:
+                return found
+    if page.root is not None:
+        old = [unquote(str(a.get("href")).split("k=", 1)[1]) for a in S.OLD_KEYWORD_LINK(page.root)]
+        return _keyword_list(old, headline)
+    return []
+
+
+def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
+    title_key = collapse(headline) if headline else None
+    out: list[str] = []
+    for value in values:
+        word = collapse(value)
+        if not word or word in S.GENERIC_KEYWORDS or word == title_key or word in out:
+            continue
+        if len(word) > 40:
+            continue
+        out.append(word)
+    return out
+
+
+def section(page: Page) -> list[str]:
+    """The breadcrumb's names, without the home page and 正文."""
+    _, nodes = _first(page, S.BREADCRUMB)
+    for node in nodes:
+        names = [collapse(n) for n in S.BREADCRUMB_SPLIT.split(text_of(node))]
+        names = [n for n in names if n and n not in S.BREADCRUMB_SKIP and len(n) <= 30]
+        if names:
+            return names
+    return []
+
+
+def stocks(container: Any) -> list[str]:
+    """Sina quote codes the body links or marks (``sh603883``, ``hk00700``, ``gb_aapl``)."""
+    if container is None:
+        return []
+    codes: list[str] = []
+
+    def add(code: str) -> None:
+        if code and code not in codes:
+            codes.append(code)
+
+    for el in container.iter(etree.Comment, "a", "span"):
+        if el.tag is etree.Comment:
+            m = S.STOCK_MARKER.search(el.text or "")
+            if m:
+                kind, values = m.groups()
+                for value in re.split(r"[&,\s]+", values):
+                    add(_marker_code(kind, value))
+            continue
+        if el.tag == "span":
+            m = S.STOCK_SPAN_ID.match(el.get("id") or "")
+            if m:
+                a, us, hk = m.groups()
+                add(a.lower() if a else f"gb_{us.lower()}" if us else f"hk{hk}")
+            continue
+        href = el.get("href") or ""
+        for pattern, form in S.STOCK_LINK_PATTERNS:
+            m = pattern.search(href)
+            if m:
+                add(form.format(m.group(1).lower()))
+                break
+    return codes
+
+
+def _marker_code(kind: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        return ""
+    if kind == "usstock":
+        return f"gb_{value.lower()}"
+    if kind == "hkstock":
+        return f"hk{value.zfill(5)}" if value.isdigit() else f"hk{value.lower()}"
+    return value.lower() if re.fullmatch(r"(?:sh|sz|bj)\d{6}", value, re.I) else ""
+
+
+# --- body ----------------------------------------------------------------------------------
+
+
+def body_container(page: Page) -> Any:
+    _, nodes = _first(page, S.BODY)
+    return nodes[0] if nodes else None
+
+
+def body_paragraphs(container: Any) -> list[str]:
+    """Raw paragraph texts before cleaning (for author credits the cleaning removes)."""
+    if container is None:
+        return []
+    texts = [collapse(p.text_content()) for p in container.iter("p")]
+    return [t for t in texts if t]
+
+
+def headimg(images: list[str], page: Page) -> str | None:
+    """First content image, else og:image when it is a content image."""
+    if images:
+        return images[0]
+    og = absolute_url(page.meta("og:image"), page.url)
+    return og if og and is_content_image(og) else None
+
+
+@dataclass
+class ArticleFields:
+    """Everything a page says about its article (categories/crawled_at come from the crawl)."""
+
+    url: str | None = None
+    title: str | None = None
+    published_at: datetime | None = None
+    published_raw: str | None = None
+    source: str | None = None
+    author: str | None = None
+    editor: str | None = None
+    section: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    stocks: list[str] = field(default_factory=list)
+    body: CleanBody = field(default_factory=CleanBody)
+    headimg: str | None = None
+
+
+def extract_article(
+    body: bytes, url: str | None = None, *, content_type: str | None = None
+) -> ArticleFields:
+    """All fields of one page; the body container is cleaned last, in place."""
+    page = parse_page(body, url, content_type)
+    fields = ArticleFields(url=page.url)
+    if page.root is None:
+        return fields
+    fields.title = title(page)
+    when = published_at(page)
+    fields.published_at, fields.published_raw = when.value, when.raw
+    fields.source = source(page)
+    fields.section = section(page)
+    fields.keywords = keywords(page, fields.title)
+    container = body_container(page)
+    fields.editor = editor(page, container)
+    fields.author = author(page, body_paragraphs(container), fields.source)
+    fields.stocks = stocks(container)
+    published_day = fields.published_at.date() if fields.published_at else None
+    fields.body = clean_body(container, page.url, title=fields.title, published=published_day)
+    fields.headimg = headimg(fields.body.images, page)
+    return fields

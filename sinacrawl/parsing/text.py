@@ -1,0 +1,510 @@
+"""Body cleaning: an article container to clean HTML, plain text and content images.
+
+Kept: paragraphs, headings, tables, lists, quotes, images with their captions, links.
+Dropped: scripts and styles, comments, ads and ad slots, share bars and page tools, video
+players, QR codes and app/WeChat promotions, hidden elements, the editor line (责任编辑),
+disclaimers (免责声明, 特别声明), related-link lists and everything after an "end of article"
+marker such as 本期精彩回顾. What counts as furniture is data (the tables below), matched
+on class/id tokens, on image URLs and on the text of short blocks.
+
+Everything here works on the article container only (a few hundred elements), never on the
+whole page, and walks the tree without recursion so that deeply nested junk cannot raise
+RecursionError.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+
+# --- what is furniture ----------------------------------------------------------------------
+
+# Elements removed with everything inside them (their tail text is kept).
+DROP_TAGS: tuple[str, ...] = (
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "frame",
+    "frameset",
+    "ins",
+    "object",
+    "embed",
+    "video",
+    "audio",
+    "source",
+    "form",
+    "input",
+    "button",
+    "select",
+    "textarea",
+    "svg",
+    "canvas",
+    "map",
+    "link",
+    "meta",
+    "template",
+    "head",
+    "title",
+)
+# class/id tokens of furniture inside article containers (matched per token).
+JUNK_CLASS_ID = re.compile(
+    r"""^(?:
+        sinaads.*|ad|ads|adv|advert.*|ad[-_].*|.*[-_]ad|.*[-_]ads|adnone|ad_\d+|publicrelation\d*
+      | .*share.*|page-tools?|tool-.*|content_print|content-tools.*
+      | .*video.*|.*player.*|miaopai.*|a-p-.*|j_play.*
+      | appendqr.*|fin_art_weixin|ecode_weixin|wx_pic|.*qrcode.*|erweima.*|.*wxfollow.*
+      | tech-quotation|tech-con|zhongce.*
+      | ct_hqimg|hqimg.*|to_page
+      | wap_special|article-notice|article-editor|show_author|.*keywords.*
+      | article-bottom.*|feed-.*|.*related.*|otherContent.*|blkcomment.*|.*comment.*
+      | moodcounter|sudsclickstreamdiv|hidden
+    )$""",
+    re.X | re.I,
+)
+HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+# Short blocks whose text says they are furniture (checked on blocks of ≤ MAX_JUNK_BLOCK chars).
+JUNK_TEXT = re.compile(
+    r"""^(?:责任编辑|编辑[:：]|相关新闻[:：]|相关阅读|相关报道[:：]|此前报道[:：]|延伸阅读[:：]
+       |点击进入专题|进入【新浪财经股吧】|上一页|下一页|文章关键词|关键字\s*[:：])
+     | 免责声明|特别声明[:：]以上文章内容|海量资讯、精准解读，尽在新浪财经APP|新浪财经APP
+     | 看明星八卦、查影讯电视节目|上手机新浪网|新浪财经公众号|扫描二维码|扫描左方二维码
+     | 长按二维码|关注.{0,8}微信|新浪众测|新浪财经股吧|【本文来自微信公众号""",
+    re.X,
+)
+MAX_JUNK_BLOCK = 160
+# Blocks (or loose text) where the article ends: they and everything after them go.
+END_MARKERS = re.compile(r"本期精彩回顾|往期精彩回顾|【本文来自微信公众号|END\s*$")
+# A standalone byline paragraph: "文/玉浊清", "作者：张三", "（记者 王小明）".
+BYLINE_BLOCK = re.compile(
+    r"^(?:文\s*[/／|]\s*\S{2,8}|作者[:：]\s*\S{2,8}|[（(]?记者\s*\S{2,4}[）)]?)$"
+)
+# Images that are never content.
+JUNK_IMAGE = re.compile(
+    r"""^data:|/c\.gif$|/dot\d*\.gif$|/blank\.gif$|spacer|beacon\.|\.allyes\.com|adsina|/ad/
+      | ^https?://ad\d*\.sina\.com\.cn/|/dy/images/
+      | qrcode|erweima|weixin|wechat|/default/|default_avatar|/logo|logo_|_logo
+      | image\.sinajs\.cn/newchart|/hqimg|/thumb_default|_thumb_|imrworldwide|sinaimg\.cn/home/c\.gif
+      | /deco/""",
+    re.X | re.I,
+)
+# Image URLs carry their upload day (…/20170722/…): an image uploaded days before the
+# article is template furniture (a WeChat account's banner and QR code), not its content.
+IMAGE_DAY = re.compile(r"/(20\d{2})(\d{2})(\d{2})/")
+STALE_IMAGE_DAYS = 3
+LAZY_SRC_ATTRS: tuple[str, ...] = ("src", "data-src", "real_src", "data-original", "data-url")
+
+# --- what the output keeps --------------------------------------------------------------------
+
+BLOCK_TAGS: frozenset[str] = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "center",
+        "blockquote",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "figure",
+        "figcaption",
+        "pre",
+        "hr",
+        "dl",
+        "dt",
+        "dd",
+        "header",
+        "footer",
+        "aside",
+        "main",
+        "nav",
+        "address",
+    ]
+)
+KEEP_TAGS: frozenset[str] = frozenset(
+    [
+        "p",
+        "br",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "strong",
+        "b",
+        "em",
+        "i",
+        "u",
+        "sub",
+        "sup",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "img",
+        "figure",
+        "figcaption",
+        "a",
+        "pre",
+        "code",
+        "hr",
+    ]
+)
+KEEP_ATTRS: dict[str, tuple[str, ...]] = {
+    "img": ("src", "alt"),
+    "a": ("href",),
+    "td": ("colspan", "rowspan"),
+    "th": ("colspan", "rowspan"),
+}
+CAPTION_CLASSES = re.compile(r"img_descr|caption|pic_txt|img-desc|imgtxt", re.I)
+_SPACE = re.compile(r"[ \t\r\n\f\v\u00a0\u3000\u2002\u2003\u200b]+")
+# Control characters, U+FFFD and the Private Use Area (GB18030 maps stray user-defined GBK
+# bytes of old pages there: they show as nothing readable).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd\ue000-\uf8ff]")
+
+
+@dataclass
+class CleanBody:
+    """What body cleaning yields; ``html`` and ``text`` are '' for an empty body."""
+
+    html: str = ""
+    text: str = ""
+    images: list[str] = field(default_factory=list)
+
+
+def collapse(text: str | None) -> str:
+    """Whitespace (ideographic and NBSP too) collapsed, control characters dropped.
+
+    >>> collapse("　　新浪\\n  财经\\x07 ")
+    '新浪 财经'
+    """
+    if not text:
+        return ""
+    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+
+
+def absolute_url(url: str | None, base: str | None) -> str | None:
+    """Protocol-relative → https; relative → joined with the page URL; http kept as written.
+
+    >>> absolute_url("//n.sinaimg.cn/a.jpg", None)
+    'https://n.sinaimg.cn/a.jpg'
+    >>> absolute_url("/a.jpg", "https://finance.sina.com.cn/x/y.shtml")
+    'https://finance.sina.com.cn/a.jpg'
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if url.startswith("//"):
+        return "https:" + url
+    if url.startswith(("http://", "https://")):
+        return url
+    if url.startswith(("javascript:", "data:", "mailto:", "#")):
+        return None
+    if base:
+        joined = urljoin(base, url)
+        return joined if joined.startswith(("http://", "https://")) else None
+    return None
+
+
+def image_src(img: etree._Element) -> str | None:
+    for attr in LAZY_SRC_ATTRS:
+        value = img.get(attr)
+        if value and not value.startswith("data:"):
+            return value
+    return None
+
+
+def is_content_image(url: str | None, published: date | None = None) -> bool:
+    """False for spacers, QR codes, logos, ads, quote charts and stale template images.
+
+    >>> is_content_image("https://n.sinaimg.cn/news/20191023/07ad-x.png")
+    True
+    >>> is_content_image("https://n.sinaimg.cn/default/2fb77759/20151125/320X320.png")
+    False
+    """
+    if not url or JUNK_IMAGE.search(url):
+        return False
+    if published is not None:
+        m = IMAGE_DAY.search(url)
+        if m:
+            try:
+                uploaded = date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                return True
+            if uploaded < published - timedelta(days=STALE_IMAGE_DAYS):
+                return False
+    return True
+
+
+def drop(el: etree._Element) -> None:
+    """Remove an element and its content, keeping the text that follows it (its tail)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail
+    if tail and tail.strip():
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
+def drop_from(el: etree._Element, container: etree._Element) -> None:
+    """Remove ``el`` and everything after it in document order, up to the container."""
+    node = el
+    while node is not None and node is not container:
+        parent = node.getparent()
+        for sibling in list(node.itersiblings()):
+            parent.remove(sibling)
+        node.tail = None
+        node = parent
+    parent = el.getparent()
+    if parent is not None:
+        parent.remove(el)
+
+
+def _tokens(el: etree._Element) -> Iterable[str]:
+    cls = el.get("class")
+    if cls:
+        yield from cls.split()
+    ident = el.get("id")
+    if ident:
+        yield ident
+
+
+def _is_junk_element(el: etree._Element) -> bool:
+    if any(JUNK_CLASS_ID.match(token) for token in _tokens(el)):
+        return True
+    style = el.get("style")
+    return bool(style and HIDDEN_STYLE.search(style))
+
+
+def block_text(el: etree._Element) -> str:
+    return collapse(" ".join(el.itertext()))
+
+
+def clean_body(
+    container: etree._Element | None,
+    base_url: str | None = None,
+    *,
+    title: str | None = None,
+    published: date | None = None,
+) -> CleanBody:
+    """Clean an article container IN PLACE and serialise it (the caller parsed the page)."""
+    if container is None:
+        return CleanBody()
+    _strip_furniture(container)
+    _drop_junk_blocks(container, title)
+    images = _images(container, base_url, published)
+    _simplify(container, base_url)
+    html = _serialise(container)
+    text = to_text(container)
+    if not text and not images:
+        return CleanBody()
+    return CleanBody(html=html, text=text, images=images)
+
+
+def clean_fragment(
+    html: str, base_url: str | None = None, *, title: str | None = None
+) -> CleanBody:
+    """Clean a body given as an HTML fragment (e.g. an archived post's ``<div>`` body)."""
+    if not html or not html.strip():
+        return CleanBody()
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return CleanBody()
+    return clean_body(root, base_url, title=title)
+
+
+def _strip_furniture(container: etree._Element) -> None:
+    etree.strip_elements(container, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    etree.strip_elements(container, *DROP_TAGS, with_tail=False)
+    junk = [el for el in container.iterdescendants() if _is_junk_element(el)]
+    for el in junk:
+        # an ancestor may already be gone with its subtree; dropping twice is harmless
+        if el.getparent() is not None:
+            drop(el)
+
+
+def _drop_junk_blocks(container: etree._Element, title: str | None) -> None:
+    title_key = collapse(title) if title else None
+    first_block_seen = False
+    for el in list(container.iter("p", "div", "section", "center", "h1", "h2", "h3", "h4")):
+        if el.getparent() is None or not _attached(el, container):
+            continue
+        text = block_text(el)
+        if not text:
+            continue
+        if END_MARKERS.search(text) and len(text) <= MAX_JUNK_BLOCK:
+            drop_from(el, container)
+            continue
+        if len(text) <= MAX_JUNK_BLOCK and (
+            JUNK_TEXT.search(text) or BYLINE_BLOCK.match(text) or _only_links(el, text)
+        ):
+            drop(el)
+            continue
+        if not first_block_seen and el.find(".//p") is None:
+            first_block_seen = True
+            if title_key and text == title_key:
+                drop(el)
+    _drop_end_marker_tails(container)
+
+
+def _attached(el: etree._Element, container: etree._Element) -> bool:
+    return any(ancestor is container for ancestor in el.iterancestors())
+
+
+def _only_links(el: etree._Element, text: str) -> bool:
+    """A related-links line: links, plus at most a short label like 此前报道："""
+    links = el.findall(".//a")
+    if not links or el.find(".//img") is not None:
+        return False
+    linked = sum(len(collapse(a.text_content())) for a in links)
+    return linked > 0 and len(text) - linked <= 6
+
+
+def _drop_end_marker_tails(container: etree._Element) -> None:
+    """Loose text such as ``【本文来自微信公众号…】`` after the last paragraph."""
+    for el in list(container.iter()):
+        tail = el.tail
+        if el is container or not tail:
+            continue
+        m = END_MARKERS.search(tail)
+        if m and el.getparent() is not None:
+            el.tail = tail[: m.start()]
+            parent = el.getparent()
+            for sibling in list(el.itersiblings()):
+                parent.remove(sibling)
+
+
+def _images(container: etree._Element, base_url: str | None, published: date | None) -> list[str]:
+    images: list[str] = []
+    for img in list(container.iter("img")):
+        url = absolute_url(image_src(img), base_url)
+        if url is None or not is_content_image(url, published):
+            drop(img)
+            continue
+        img.set("src", url)
+        if url not in images:
+            images.append(url)
+    return images
+
+
+def _simplify(container: etree._Element, base_url: str | None) -> None:
+    """Only the kept tags and attributes; wrappers unwrapped, captions as figcaption."""
+    for el in list(container.iterdescendants()):
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        cls = el.get("class") or ""
+        if tag in ("span", "div", "p") and CAPTION_CLASSES.search(cls):
+            el.tag = tag = "figcaption"
+        elif tag == "div" and "img_wrapper" in cls:
+            el.tag = tag = "figure"
+        elif tag in ("div", "center", "section", "article", "font") and _has_block_child(el):
+            el.drop_tag()
+            continue
+        elif tag in ("div", "center", "section", "article"):
+            el.tag = tag = "p"
+        if tag not in KEEP_TAGS:
+            el.drop_tag()
+            continue
+        keep = KEEP_ATTRS.get(tag, ())
+        for attr in list(el.attrib):
+            if attr not in keep:
+                del el.attrib[attr]
+        if tag == "a":
+            href = absolute_url(el.get("href"), base_url)
+            if href is None:
+                el.drop_tag()
+                continue
+            el.set("href", href)
+    for el in list(container.iter("p", "figcaption", "strong", "b", "em", "span", "a")):
+        if el is not container and el.getparent() is not None and _empty(el):
+            drop(el)
+
+
+def _has_block_child(el: etree._Element) -> bool:
+    return any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in el)
+
+
+def _empty(el: etree._Element) -> bool:
+    if el.find(".//img") is not None or el.find(".//table") is not None:
+        return False
+    return not collapse(el.text_content())
+
+
+def _serialise(container: etree._Element) -> str:
+    parts = []
+    if container.text and container.text.strip():
+        parts.append(escape_text(container.text.strip()))
+    for child in container:
+        parts.append(lxml.html.tostring(child, encoding="unicode", with_tail=True).strip())
+    return "\n".join(p for p in parts if p)
+
+
+def escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_text(container: etree._Element) -> str:
+    """Plain text, one paragraph (block, caption, ``<br>`` line) a line."""
+    lines: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        line = collapse("".join(current))
+        if line:
+            lines.append(line)
+        current.clear()
+
+    for event, el in etree.iterwalk(container, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in BLOCK_TAGS and el is not container:
+                flush()
+            if tag == "br":
+                flush()
+            elif el.text:
+                current.append(el.text)
+        else:
+            if tag in BLOCK_TAGS and el is not container:
+                flush()
+            if el is not container and el.tail:
+                current.append(el.tail)
+    flush()
+    return "\n".join(lines)
