@@ -110,6 +110,9 @@ def test_item_is_complete_and_clean(page: Path):
     assert set(FIELDS) <= set(item), f"missing fields: {sorted(set(FIELDS) - set(item))}"
     bad = [s for s in _strings(item) if "\ufffd" in s]
     assert not bad, f"U+FFFD in the item: {[s[:60] for s in bad]}"
+    # p01's GB18030 user-defined bytes (AA A5) decode to private-use characters: not text.
+    pua = [s for s in _strings(item) if any("\ue000" <= c <= "\uf8ff" for c in s)]
+    assert not pua, f"private-use characters in the item: {[s[:60] for s in pua]}"
     assert not boilerplate_in(item.get("body_html")), boilerplate_in(item.get("body_html"))
 
 

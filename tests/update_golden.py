@@ -132,15 +132,24 @@ def expected_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: item.get(name) for name in GOLDEN_FIELDS}
 
 
+def _diff_view(expected: Mapping[str, Any]) -> list[str]:
+    """The golden JSON with body_text as normalised lines: a diff shows changed paragraphs,
+    not the whitespace the comparison ignores."""
+    view = dict(expected)
+    if isinstance(view.get("body_text"), str):
+        view["body_text"] = normalise_body(view["body_text"]).splitlines()
+    return dump_golden(view).splitlines(keepends=True)
+
+
 def golden_diff(stem: str, actual: Mapping[str, Any]) -> str:
     """Unified diff from the golden file to what the extractor gives now ('' when equal)."""
     path = golden_path(stem)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    new = dump_golden(expected_from_item(actual))
+    old = _diff_view(load_golden(stem)) if path.exists() else []
+    new = _diff_view(expected_from_item(actual))
     return "".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True),
-            new.splitlines(keepends=True),
+            old,
+            new,
             fromfile=f"golden/{path.name}",
             tofile=f"extractor/{path.name}",
         )
