@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -254,3 +256,49 @@ def test_listing_time(text, url, expected):
     now = datetime(2026, 9, 29, 0, 30, tzinfo=BEIJING)
     value = listing_time(text, url=url, now=now)
     assert (value.isoformat() if value else None) == expected
+
+
+# --- malformed input never crashes: a ListingPage or a ListingError, nothing else ---
+
+
+_ROLL_BYTES = ROLL.read_bytes() if ROLL.is_file() else b"{}"
+_HTML_BYTES = ROLL_HTML.read_bytes() if ROLL_HTML.is_file() else b""
+
+
+def _mutate(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
+    body = bytearray(data[: cut % (len(data) + 1)])
+    for position, value in flips:
+        if body:
+            body[position % len(body)] = value
+    return bytes(body)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cut=st.integers(min_value=0),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8),
+    jsonp=st.booleans(),
+)
+def test_mutated_roll_responses_give_a_page_or_a_listing_error(cut, flips, jsonp):
+    body = _mutate(_ROLL_BYTES, cut, flips)
+    if jsonp:
+        body = b"cb(" + body + b");"
+    try:
+        page = parse_roll_api(body, page=1, num=50)
+    except ListingError:
+        return
+    assert all(e.url.startswith("https://") and e.doc_id for e in page.entries)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cut=st.integers(min_value=0),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), max_size=8),
+)
+def test_mutated_html_listings_give_a_page_or_a_listing_error(cut, flips):
+    body = _mutate(_HTML_BYTES, cut, flips)
+    try:
+        page = parse_html_listing(body, ROLL_HTML_URL)
+    except ListingError:
+        return
+    assert all(e.url.startswith("https://") for e in page.entries)

@@ -380,3 +380,25 @@ def test_article_spider_channel_picks_categories():
 )  # fmt: skip
 def test_check_url(url, expected):
     assert check_url(url) == expected
+
+
+def test_requests_survive_a_disk_or_redis_queue(fixtures_dir):
+    """JOBDIR and scrapy-redis store requests as pickled dicts: the round trip keeps the
+    callbacks and the ListingEntry."""
+    import pickle
+
+    from scrapy.utils.request import request_from_dict
+
+    spider = make_spider(channels="usstock")
+    (first,) = start_requests(spider)
+    articles, listings = split(spider.parse_listing(listing_response(first)))
+    for request in (articles[0], listings[0], first):
+        back = request_from_dict(
+            pickle.loads(pickle.dumps(request.to_dict(spider=spider))), spider=spider
+        )
+        assert (back.url, back.callback, back.errback) == (
+            request.url,
+            request.callback,
+            request.errback,
+        )
+        assert back.meta == request.meta
