@@ -70,6 +70,8 @@ def stat(spider, key):
         ({"max_pages": "0"}, "expected 1 to"),
         ({"num": "500"}, "expected 1 to 100"),
         ({"refresh": "maybe"}, "expected 1/0"),
+        ({"chanels": "macro"}, "unknown argument -a chanels=; valid: -a channels="),
+        ({"url": "x", "since_": "1"}, "unknown arguments -a since_=, -a url="),
     ],
 )
 def test_bad_arguments_are_clear_usage_errors(kwargs, message):
@@ -83,7 +85,8 @@ def test_bad_upstream_setting_is_a_usage_error():
 
 
 def test_defaults():
-    spider = make_spider()
+    spider = make_spider(_job="scrapyd-job-1")  # Scrapy's/scrapyd's own arguments pass
+    assert spider._job == "scrapyd-job-1"
     assert [c.name for c in spider.channels] == ["china"]
     assert (spider.max_pages, spider.num, spider.refresh) == (3, 50, False)
     assert spider.window == Window()
@@ -353,6 +356,7 @@ def test_article_spider_takes_urls_and_a_file_and_skips_bad_ones(tmp_path):
         ({"urls_file": "/nonexistent/urls.txt"}, "cannot read it"),
         ({"urls": P11_URL, "channel": "nope"}, "unknown channel"),
         ({"urls": P11_URL, "channel": "china,macro"}, "one channel"),
+        ({"urls": P11_URL, "channels": "macro"}, "unknown argument -a channels=; valid: -a urls="),
     ],
 )
 def test_article_spider_usage_errors(kwargs, message):

@@ -24,7 +24,7 @@ from scrapy.exceptions import UsageError
 from sinacrawl.channels import DEFAULT_CHANNEL, UnknownChannel, get_channels
 from sinacrawl.parsing.listing import ListingEntry
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
-from sinacrawl.spiders.finance import ArticleSpiderBase, parse_bool
+from sinacrawl.spiders.finance import ArticleSpiderBase, check_no_unknown_args, parse_bool
 
 REJECTED = "sinacrawl/urls/rejected/"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+-]*:(?!\d)")  # a scheme, not host:port
@@ -97,6 +97,7 @@ class ArticleSpider(ArticleSpiderBase):
         refresh: str | bool | None = None,
         **kwargs: Any,
     ) -> None:
+        check_no_unknown_args(self.name, kwargs, ("urls", "urls_file", "channel", "refresh"))
         super().__init__(**kwargs)
         if not urls and not urls_file:
             raise UsageError("give article URLs with -a urls=URL[,URL…] or -a urls_file=PATH")

@@ -159,6 +159,20 @@ def published_at(item: Any) -> datetime | None:
     return when
 
 
+def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[str]) -> None:
+    """A misspelled ``-a`` argument (``chanels=``) must not be silently ignored.
+
+    Names starting with ``_`` (scrapyd's ``_job``) and ``name`` are Scrapy's own.
+    """
+    unknown = sorted(k for k in kwargs if not k.startswith("_") and k != "name")
+    if unknown:
+        raise UsageError(
+            f"{spider} spider: unknown argument{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(f'-a {k}=' for k in unknown)}; valid: "
+            f"{', '.join(f'-a {k}=' for k in valid)}"
+        )
+
+
 def check_settings(crawler: Crawler) -> None:
     """Settings a spider depends on, validated before anything is fetched."""
     try:
@@ -261,6 +275,9 @@ class FinanceSpider(ArticleSpiderBase):
         refresh: str | bool | None = None,
         **kwargs: Any,
     ) -> None:
+        check_no_unknown_args(
+            self.name, kwargs, ("channels", "since", "until", "max_pages", "num", "refresh")
+        )
         super().__init__(**kwargs)
         try:
             self.channels = get_channels(channels)
