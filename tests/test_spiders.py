@@ -68,7 +68,7 @@ def stat(spider, key):
         ({"since": "yesterday"}, "expected a date or datetime"),
         ({"max_pages": "many"}, "whole number"),
         ({"max_pages": "0"}, "expected 1 to"),
-        ({"num": "500"}, "expected 1 to 100"),
+        ({"num": "51"}, "expected 1 to 50"),
         ({"refresh": "maybe"}, "expected 1/0"),
         ({"chanels": "macro"}, "unknown argument -a chanels=; valid: -a channels="),
         ({"url": "x", "since_": "1"}, "unknown arguments -a since_=, -a url="),

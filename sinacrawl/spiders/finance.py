@@ -285,7 +285,8 @@ class FinanceSpider(ArticleSpiderBase):
             raise UsageError(str(exc)) from None
         self.window = Window.from_args(since, until)
         self.max_pages = parse_int("max_pages", max_pages, default=3, low=1, high=1000)
-        self.num = parse_int("num", num, default=50, low=1, high=100)
+        # The roll API serves at most 50 a page; asking for more would skew its paging.
+        self.num = parse_int("num", num, default=50, low=1, high=50)
         self.refresh = parse_bool("refresh", refresh)
         self.streams = [
             Stream(i, channel, source)
