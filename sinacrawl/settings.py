@@ -71,9 +71,9 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
-# Articles are 20-400 KB; anything past 8 MB is not an article page.
-DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
-DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+# Article pages are 20-400 KB; anything past 4 MB is not an article page.
+DOWNLOAD_MAXSIZE = 4 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 1024 * 1024
 # Bounded give-up: 3 tries of at most 20 s each, plus a capped Retry-After wait.
 DOWNLOAD_TIMEOUT = 20
 RETRY_TIMES = 2
