@@ -91,7 +91,7 @@ class HexoPipeline:
         target = self.root / rel
         content = render_post(data, self.hexo_timezone)
         digest = content_hash(content)
-        mtime = self.known.listing_mtime(doc_id) if self.known else None
+        mtime = self.known.listing_mtime(doc_id) if self.known is not None else None
         before = self.index.get(doc_id)
         if not _same_bytes(target, content):
             atomic_write(target, content, self.mode)
