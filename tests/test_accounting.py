@@ -10,7 +10,7 @@ from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 from sinacrawl.exceptions import DropArticle, DuplicateArticle
-from sinacrawl.extensions.accounting import ArticleAccounting, report
+from sinacrawl.extensions.accounting import ArticleAccounting, report, report_relisted
 from sinacrawl.parsing.listing import ListingEntry
 
 PREFIX = "sinacrawl/articles/"
@@ -173,3 +173,15 @@ def test_switched_off():
     crawler = get_crawler(Spider, {"SINACRAWL_ACCOUNTING_ENABLED": False})
     with pytest.raises(NotConfigured):
         ArticleAccounting.from_crawler(crawler)
+
+
+def test_a_relisted_doc_id_is_a_duplicate_or_a_known_article():
+    run = Run()
+    request = article("ia")
+    run.schedule(request)
+    report_relisted(run.crawler, "ia")  # listed again while pending
+    run.stored(request)
+    report_relisted(run.crawler, "ia")  # and again after it was stored
+    report_relisted(run.crawler, "ib")  # its first listing was skipped as already stored
+    run.close()
+    assert run.stats() == {"scheduled": 3, "stored": 1, "duplicate": 2, "skipped_known": 1}

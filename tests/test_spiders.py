@@ -14,7 +14,7 @@ from scrapy.exceptions import DontCloseSpider, UsageError
 from scrapy.http import HtmlResponse, TextResponse
 from scrapy.utils.test import get_crawler
 
-from sinacrawl.extensions.accounting import article_outcome
+from sinacrawl.extensions.accounting import article_outcome, article_relisted
 from sinacrawl.items import Article, empty_article
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import ListingEntry
@@ -183,26 +183,31 @@ def test_last_page_of_the_data_starts_the_next_channel(fixtures_dir):
     assert [(r.meta["channel"], r.meta["listing_page"]) for r in listings] == [("macro", 1)]
 
 
-def test_an_article_in_two_channels_is_requested_under_one_url_with_first_categories(
+def test_an_article_in_two_channels_is_requested_once_with_the_first_categories(
     fixtures_dir,
 ):
     spider = make_spider(channels="usstock,china", max_pages="1")
+    relisted = []
+
+    def record(doc_id):
+        relisted.append(doc_id)
+
+    spider.crawler.signals.connect(record, signal=article_relisted, weak=False)
     (first,) = start_requests(spider)
     us_articles, (china_page,) = split(spider.parse_listing(listing_response(first)))
-    china_articles, _ = split(spider.parse_listing(listing_response(china_page)))
-    assert [a.url for a in china_articles] == [a.url for a in us_articles]
-    # identical URLs: Scrapy's duplicate filter drops the second one, so the one fetched
-    # carries the first channel's categories
+    assert {a.meta["channel"] for a in us_articles} == {"usstock"}
     assert us_articles[0].meta["categories"] == list(US)
+    china_articles, _ = split(spider.parse_listing(listing_response(china_page)))
+    assert china_articles == []  # the same 50 again: none requested a second time
+    assert relisted == [a.meta["doc_id"] for a in us_articles]
 
 
-def test_a_second_url_for_the_same_doc_id_reuses_the_first(fixtures_dir):
+def test_a_second_url_for_the_same_doc_id_is_not_requested(fixtures_dir):
     spider = make_spider(channels="usstock")
     entry = ListingEntry(url="https://finance.sina.com.cn/a/doc-iabc.shtml", doc_id="iabc")
     mobile = ListingEntry(url="https://finance.sina.cn/a/detail-iabc.d.html", doc_id="iabc")
-    one = spider._request_once(entry, spider.channels[0])
-    two = spider._request_once(mobile, spider.channels[0])
-    assert one.url == two.url == entry.url
+    assert spider._request_once(entry, spider.channels[0]).url == entry.url
+    assert spider._request_once(mobile, spider.channels[0]) is None
 
 
 def test_real_html_listing(fixtures_dir):

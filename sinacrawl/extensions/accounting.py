@@ -7,12 +7,14 @@ Stats (SPEC shared names)::
     sinacrawl/articles/dropped/<reason>   items a pipeline (or the spider) dropped on purpose
     sinacrawl/articles/failed/<reason>    downloads or extractions that failed (http_404, timeout…)
     sinacrawl/articles/duplicate          DuplicateArticle, or a second listing of a doc_id
+    sinacrawl/articles/skipped_known      (also kept by sinacrawl.incremental) already stored
 
 so that ``scheduled == stored + dropped + failed + duplicate`` at the end of a run; what is
 still pending when the spider closes counts as ``failed/unfinished`` (except with a shared
 scheduler queue, where another worker may finish it). Article requests are the ones whose
 ``meta`` holds ``doc_id`` and ``listing``; spiders report what only they know (download
-errors in their errback, out-of-window pages) with :func:`report`.
+errors in their errback, out-of-window pages) with :func:`report`, and a doc_id listed
+again with :func:`report_relisted`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ DEFAULT_SCHEDULER = "scrapy.core.scheduler.Scheduler"
 
 article_outcome = object()
 """Signal: ``request`` (the article request), ``outcome`` (one of OUTCOMES), ``reason``."""
+article_relisted = object()
+"""Signal: ``doc_id`` listed again (another channel, another page) after its first listing."""
 
 # Failure types → reason tokens, most specific first.
 FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
@@ -106,6 +110,11 @@ def article_doc_id(meta: dict[str, Any] | None) -> str | None:
     return str(doc_id) if doc_id else None
 
 
+def report_relisted(crawler: Crawler, doc_id: str) -> None:
+    """Tell the accounting a listing named a doc_id the spider had already requested."""
+    crawler.signals.send_catch_log(signal=article_relisted, doc_id=doc_id)
+
+
 def report(crawler: Crawler, request: Request, outcome: str, reason: str | None = None) -> None:
     """Tell the accounting how an article request ended (used by spiders)."""
     crawler.signals.send_catch_log(
@@ -141,6 +150,7 @@ class ArticleAccounting:
         connect(ext.item_error, signal=signals.item_error)
         connect(ext.spider_error, signal=signals.spider_error)
         connect(ext.article_outcome, signal=article_outcome)
+        connect(ext.article_relisted, signal=article_relisted)
         connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -224,6 +234,15 @@ class ArticleAccounting:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown article outcome {outcome!r}; expected one of {OUTCOMES}")
         self.resolve(article_doc_id(request.meta), outcome, reason)
+
+    def article_relisted(self, doc_id: str) -> None:
+        """A second listing: a duplicate of the scheduled one, or (when the first listing was
+        skipped as already stored) one more known article."""
+        if doc_id in self.pending or doc_id in self.finished:
+            self._inc("scheduled")
+            self._inc("duplicate")
+        else:
+            self._inc("skipped_known")
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.pending and not self.shared_queue:

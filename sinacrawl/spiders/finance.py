@@ -11,15 +11,15 @@ extractor (``sinacrawl.loaders.build_article``). Arguments (all optional)::
     -a refresh=1              download articles even when already stored
 
 Channels are read one after another, so an article listed in two channels is requested once
-(the later listing reuses the first URL and Scrapy's duplicate filter drops it) and carries
-the first channel's categories.
+(a later listing of its doc_id is counted as a duplicate, not requested) and carries the
+first channel's categories.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from scrapy.exceptions import DontCloseSpider, UsageError
 
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
 from sinacrawl.exceptions import DropArticle
-from sinacrawl.extensions.accounting import failure_reason, report
+from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -295,7 +295,7 @@ class FinanceSpider(ArticleSpiderBase):
         self._started: set[int] = set()
         self._answered: set[int] = set()
         self._idle_starts: dict[int, int] = {}
-        self._first_url: dict[str, str] = {}  # doc_id -> the URL it was first requested by
+        self._listed: set[str] = set()  # doc_ids requested in this run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinanceSpider:
@@ -374,7 +374,9 @@ class FinanceSpider(ArticleSpiderBase):
             if not entry.doc_id:
                 stats.inc_value(LISTINGS + "entries_skipped")
                 continue
-            yield self._request_once(entry, stream.channel)
+            request = self._request_once(entry, stream.channel)
+            if request is not None:
+                yield request
         next_request = self._next_page(stream, page, page_no, older)
         if next_request is not None:
             yield next_request
@@ -388,11 +390,13 @@ class FinanceSpider(ArticleSpiderBase):
         return parse_html_listing(text, response.url)
 
     def _request_once(self, entry: ListingEntry, channel: Channel):
-        """The article request; a doc_id seen before reuses its first URL (so the
-        scheduler's duplicate filter drops it and the accounting counts a duplicate)."""
-        first = self._first_url.setdefault(entry.doc_id or entry.url, entry.url)
-        if first != entry.url:
-            entry = replace(entry, url=first)
+        """The article request, or None (reported as a duplicate) for a doc_id listed before
+        in this run: the first listing, in channel order, decides its categories."""
+        key = entry.doc_id or entry.url
+        if key in self._listed:
+            report_relisted(self.crawler, key)
+            return None
+        self._listed.add(key)
         return self.article_request(entry, channel.name, channel.categories)
 
     def _next_page(self, stream: Stream, page: ListingPage, page_no: int, older: int):
