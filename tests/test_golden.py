@@ -19,6 +19,7 @@ from tests.update_golden import (
     boilerplate_in,
     extract_page,
     golden_path,
+    load_extractor,
     load_golden,
     normalise_body,
     request_urls,
@@ -144,3 +145,32 @@ def test_update_golden_shows_a_diff_and_writes_only_on_accept(tmp_path, monkeypa
     assert ug.main(["--accept", "p05"]) == 0
     assert ug.load_golden(stem)["editor"] == "某人"
     assert ug.main(["p05"]) == 0
+
+
+# What servers and proxies really send: nothing, a bare type, the right or a wrong charset,
+# HTTP/1.1's old ISO-8859-1 default, a charset nobody knows, a non-HTML type.
+LYING_HEADERS = (
+    None,
+    "text/html",
+    "text/html; charset=utf-8",
+    "text/html; charset=gbk",
+    "text/html; charset=iso-8859-1",
+    "text/html; charset=bogus",
+    "text/html; charset=utf-16",
+    "application/octet-stream",
+)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_content_type_header_cannot_garble_the_page(page: Path):
+    """Whatever the header claims, the page's own bytes and meta decide: no mojibake."""
+    expected = load_golden(page.stem)
+    build_article = load_extractor()
+    body, url = page.read_bytes(), request_urls().get(page.stem)
+    wrong = {}
+    for header in LYING_HEADERS:
+        item = dict(build_article(body, url, content_type=header))
+        similarity = body_similarity(expected["body_text"], item.get("body_text"))
+        if item.get("title") != expected["title"] or similarity < BODY_MIN_RATIO:
+            wrong[str(header)] = f"title {item.get('title')!r}, body similarity {similarity:.2f}"
+    assert not wrong, json.dumps(wrong, ensure_ascii=False, indent=1)

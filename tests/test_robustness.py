@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from sinacrawl.items import FIELDS
+from sinacrawl.items import FIELDS, LIST_FIELDS
 from tests.conftest import REPO, real_pages
 from tests.update_golden import request_urls
 
@@ -219,8 +219,12 @@ def verdict(reply: dict[str, Any]) -> str | None:
         for name, value in item.items():
             if "\ufffd" in json.dumps(value, ensure_ascii=False):
                 return f"U+FFFD in {name}"
-        if not all(isinstance(item[name], list) for name in ("images", "keywords", "stocks")):
-            return "list fields must be lists"
+        for name, value in item.items():
+            if name in LIST_FIELDS:
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    return f"{name} must be a list of strings, got {value!r:.80}"
+            elif value is not None and not isinstance(value, str):
+                return f"{name} must be a string or null, got {value!r:.80}"
         return None
     mro = reply["mro"]
     clear = any(c == "builtins.ValueError" or c.startswith("sinacrawl.") for c in mro)
@@ -262,10 +266,12 @@ def test_standalone_garbage(extractor: Extractor):
 
 def test_verdict_catches_bad_outcomes():
     """The acceptance rule itself can fail: crashes, hangs and unclear errors are caught."""
-    item = dict.fromkeys(FIELDS) | {"images": [], "keywords": [], "stocks": []}
+    item = dict.fromkeys(FIELDS) | {name: [] for name in LIST_FIELDS}
     assert verdict({"ok": True, "item": item}) is None
     assert verdict({"ok": True, "item": item | {"title": "\ufffd"}})
     assert verdict({"ok": True, "item": {"title": None}})
+    assert verdict({"ok": True, "item": item | {"images": None}})
+    assert verdict({"ok": True, "item": item | {"title": 3}})
     assert verdict({"ok": False, "mro": ["<hang>"], "message": "> 15s"})
     assert verdict({"ok": False, "mro": ["builtins.AttributeError"], "message": "x"})
     ok_error = ["builtins.UnicodeDecodeError", "builtins.ValueError", "builtins.Exception"]
