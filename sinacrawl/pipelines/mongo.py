@@ -555,7 +555,8 @@ class MongoPipeline:
 
     Settings: ``MONGO_URI`` (database from its path, default ``sina``), ``MONGO_COLLECTION``
     (``articles``), ``MONGO_BATCH_SIZE`` (100), ``MONGO_FLUSH_SECONDS`` (5),
-    ``MONGO_SPOOL_DIR`` (``<ARCHIVE_DIR>/.sinacrawl/mongo-spool``), ``MONGO_RETRY_TIMES`` (3),
+    ``MONGO_SPOOL_DIR`` (``<ARCHIVE_DIR>/.sinacrawl/mongo-spool``, or ``./.sinacrawl/…``
+    without an archive), ``MONGO_RETRY_TIMES`` (3),
     ``MONGO_RETRY_BACKOFF`` (0.5 s, doubled each retry), ``MONGO_PROBE_SECONDS`` (10: how often
     a down MongoDB is tried again), ``MONGO_TIMEOUT_MS`` (3000: server selection and connect).
     """
@@ -566,8 +567,9 @@ class MongoPipeline:
         self.redact = Redactor(uri)
         self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 100))
         self.flush_seconds = settings.getfloat("MONGO_FLUSH_SECONDS", 5.0)
+        # Beside the archive's own state; in the working folder for MongoDB-only runs.
         spool = settings.get("MONGO_SPOOL_DIR") or Path(
-            settings.get("ARCHIVE_DIR") or "archive", ".sinacrawl", "mongo-spool"
+            settings.get("ARCHIVE_DIR") or ".", ".sinacrawl", "mongo-spool"
         )
         self.spool_dir = Path(spool)
         self.client = connect(uri, self.redact, settings.getint("MONGO_TIMEOUT_MS", 3000))
