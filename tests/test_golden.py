@@ -174,3 +174,21 @@ def test_content_type_header_cannot_garble_the_page(page: Path):
         if item.get("title") != expected["title"] or similarity < BODY_MIN_RATIO:
             wrong[str(header)] = f"title {item.get('title')!r}, body similarity {similarity:.2f}"
     assert not wrong, json.dumps(wrong, ensure_ascii=False, indent=1)
+
+
+FORBIDDEN_IN_BODY_HTML = ("script", "style", "iframe", "ins", "video", "object", "embed", "form")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_body_html_keeps_content_images_and_drops_furniture(page: Path):
+    """body_html is what the Hexo post shows: its images are the expected ones, absolute."""
+    import lxml.html
+
+    expected = load_golden(page.stem)
+    html = _item(page).get("body_html") or ""
+    assert html.strip() or not expected["body_text"], "body_html is empty"
+    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    assert root.xpath("//img/@src") == expected["images"]
+    tags = sorted({el.tag for el in root.iter() if el.tag in FORBIDDEN_IN_BODY_HTML})
+    assert not tags, f"furniture tags left in body_html: {tags}"
+    assert "<!--" not in html, "hidden comments left in body_html"
