@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +25,13 @@ from scrapy.utils.test import get_crawler
 
 from sinacrawl.items import FIELDS, Article
 from sinacrawl.parsing.dates import BEIJING
-from sinacrawl.pipelines.mongo import MongoPipeline, Redactor, read_spool, spool_files
+from sinacrawl.pipelines.mongo import (
+    MAX_QUEUED_BATCHES,
+    MongoPipeline,
+    Redactor,
+    read_spool,
+    spool_files,
+)
 from tests.mongo_server import NxServer, free_port
 
 UTC = timezone.utc
@@ -84,7 +91,7 @@ def store(settings: dict[str, Any], items: Iterable[Any]) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         pipeline, stats = await open_pipeline(settings)
         for item in items:
-            pipeline.process_item(item)
+            await pipeline.process_item(item)
         await pipeline.close_spider()
         return stats.get_stats()
 
@@ -175,8 +182,8 @@ def test_listing_mtime_announced_to_the_run_is_stored(mongo_uri, tmp_path):
     async def run() -> None:
         pipeline, _ = await open_pipeline(settings_for(mongo_uri, tmp_path))
         pipeline.known.expect("ikyamrmz6784001", mtime)
-        pipeline.process_item(make_item(1))
-        pipeline.process_item(make_item(2))
+        await pipeline.process_item(make_item(1))
+        await pipeline.process_item(make_item(2))
         await pipeline.close_spider()
         assert "ikyamrmz6784001" in pipeline.known  # remembered as stored for this run
 
@@ -243,7 +250,7 @@ def test_items_are_written_in_bulk_batches_and_flushed_at_close(mongo_uri, tmp_p
         pipeline, stats = await open_pipeline(settings)
         counter.commands.clear()
         for n in range(12):
-            pipeline.process_item(make_item(n))
+            await pipeline.process_item(make_item(n))
         for _ in range(200):  # two full batches go out without waiting for close
             if collection_of(mongo_uri).count_documents({}) == 10:
                 break
@@ -269,7 +276,7 @@ def test_a_partial_batch_is_flushed_on_the_timer(mongo_uri, tmp_path):
     async def run() -> int:
         pipeline, _ = await open_pipeline(settings)
         for n in range(3):
-            pipeline.process_item(make_item(n))
+            await pipeline.process_item(make_item(n))
         for _ in range(100):
             if collection_of(mongo_uri).count_documents({}) == 3:
                 break
@@ -279,6 +286,30 @@ def test_a_partial_batch_is_flushed_on_the_timer(mongo_uri, tmp_path):
         return seen
 
     assert asyncio.run(run()) == 3
+
+
+def test_a_slow_mongodb_holds_items_back_instead_of_queueing_without_bound(mongo_uri, tmp_path):
+    settings = settings_for(mongo_uri, tmp_path, MONGO_BATCH_SIZE=1)
+
+    async def run() -> tuple[int, int]:
+        pipeline, stats = await open_pipeline(settings)
+        write = pipeline.writer.write
+
+        def slow_write(docs):
+            time.sleep(0.05)
+            return write(docs)
+
+        pipeline.writer.write = slow_write
+        longest = 0
+        for n in range(MAX_QUEUED_BATCHES + 12):
+            await pipeline.process_item(make_item(n))
+            longest = max(longest, len(pipeline._queue))
+        await pipeline.close_spider()
+        return longest, stats.get_value("sinacrawl/mongo/upserted")
+
+    longest, stored = asyncio.run(run())
+    assert longest <= MAX_QUEUED_BATCHES + 1
+    assert stored == MAX_QUEUED_BATCHES + 12
 
 
 def test_script_payloads_are_stored_exactly_as_the_item_holds_them(mongo_uri, tmp_path):
@@ -379,7 +410,7 @@ KILLED_RUN = textwrap.dedent(
         pipeline = MongoPipeline.from_crawler(get_crawler(settings_dict=settings))
         await pipeline.open_spider()
         for n in range(25):
-            pipeline.process_item(make_item(n))
+            await pipeline.process_item(make_item(n))
         os.kill(os.getpid(), signal.SIGKILL)  # before any batch was written
 
     asyncio.run(main())
@@ -420,7 +451,7 @@ def test_server_killed_mid_crawl_then_restarted_loses_and_duplicates_nothing(tmp
         async def crawl() -> dict[str, Any]:
             pipeline, stats = await open_pipeline(settings)
             for n in range(total):
-                pipeline.process_item(make_item(n))
+                await pipeline.process_item(make_item(n))
                 # Slower while MongoDB is away, so the outage outlasts the retries.
                 await asyncio.sleep(0.06 if 40 <= n < 80 else 0.01)
                 if n == 40:

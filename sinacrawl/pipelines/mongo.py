@@ -74,6 +74,8 @@ EXTENDED_JSON = json_util.JSONOptions(
     json_mode=json_util.JSONMode.RELAXED, tz_aware=True, tzinfo=timezone.utc
 )
 SPOOL_GLOB = "spool-*.jsonl"
+# Batches waiting for the writer thread before new items wait too (bounds memory).
+MAX_QUEUED_BATCHES = 8
 
 
 # --- credentials -------------------------------------------------------------------------
@@ -616,7 +618,7 @@ class MongoPipeline:
         self._timer = create_looping_call(self._on_timer)
         self._timer.start(max(0.1, self.flush_seconds / 2), now=False)
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
         doc_id = ItemAdapter(item).get("doc_id")
         doc = to_document(item, datetime.now(timezone.utc), self._listing_mtime(doc_id))
         self.journal.append(doc)
@@ -625,6 +627,10 @@ class MongoPipeline:
         self.known.remember(doc["_id"], doc["listing_mtime"])
         if len(self._pending) >= self.batch_size:
             self._seal_and_drain()
+        # A MongoDB slower than the crawl holds items back here (and so, through Scrapy's
+        # scraper slot, the downloads) rather than piling batches up in memory.
+        while len(self._queue) > MAX_QUEUED_BATCHES and self._draining:
+            await sleep(0.05)
         return item
 
     def _listing_mtime(self, doc_id: str | None) -> datetime | None:
