@@ -416,3 +416,17 @@ def test_real_pages_crawled_through_a_listing_are_all_accounted_for(tmp_path: Pa
         item = next(i for i in result.items if i["doc_id"] == p11.doc_id)
         assert item["title"] == "奥多比预测今年美国假日季线上购物将创历史新高"
         assert item["published_at"] == "2026-09-28T23:20:25+08:00"
+
+
+def test_offline_demo_archives_every_listed_article(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sinacrawl.testing import demo
+
+    archive = tmp_path / "demo-archive"
+    assert demo.main(["--archive", str(archive), "--no-real-pages"]) == 0
+    out = capsys.readouterr().out
+    generated = sum(c["count"] for c in demo.CHANNELS)
+    posts = [p for p in archive.rglob("*.md") if ".sinacrawl" not in p.parts]
+    assert len(posts) == generated
+    assert f"{generated} posts in {archive}" in out

@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {post.relative_to(archive)}")
     if len(posts) > 5:
         print(f"  … and {len(posts) - 5} more")
+    if posts:
+        newest = max(posts, key=lambda p: p.name)
+        print(f"\n{newest.relative_to(archive)} begins:")
+        head = newest.read_text(encoding="utf-8").splitlines()[:14]
+        print("\n".join(f"  {line[:100]}" for line in head))
     if result.returncode != 0:
         print(f"the crawl failed; its log: {workdir / 'run' / 'crawl.log'}", file=sys.stderr)
     return result.returncode
