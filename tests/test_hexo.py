@@ -256,7 +256,7 @@ def pipeline(root: Path, tz: str | None = None) -> HexoPipeline:
 
 def test_writes_0644_and_records_the_index(tmp_path):
     pipe = pipeline(tmp_path)
-    pipe.process_item(item())
+    pipe.store(item())
     pipe.close_spider()
     post = tmp_path / post_path(item())
     assert stat.S_IMODE(post.stat().st_mode) == 0o644
@@ -269,20 +269,20 @@ def test_writes_0644_and_records_the_index(tmp_path):
 
 def test_unchanged_article_is_not_rewritten_changed_one_is(tmp_path):
     pipe = pipeline(tmp_path)
-    pipe.process_item(item())
+    pipe.store(item())
     post = tmp_path / post_path(item())
     os.utime(post, (1_000_000_000, 1_000_000_000))
-    pipe.process_item(item(crawled_at="2030-01-01T00:00:00+00:00"))
+    pipe.store(item(crawled_at="2030-01-01T00:00:00+00:00"))
     assert post.stat().st_mtime == 1_000_000_000
-    pipe.process_item(item(title="更正后的标题"))
+    pipe.store(item(title="更正后的标题"))
     assert post.stat().st_mtime != 1_000_000_000
     assert "更正后的标题" in post.read_text(encoding="utf-8")
 
 
 def test_moved_article_leaves_no_duplicate(tmp_path):
     pipe = pipeline(tmp_path)
-    pipe.process_item(item())
-    pipe.process_item(item(published_at="2021-11-23T08:00:00+08:00"))
+    pipe.store(item())
+    pipe.store(item(published_at="2021-11-23T08:00:00+08:00"))
     posts = list(tmp_path.rglob("*.md"))
     assert [p.name for p in posts] == ["2021-11-23-ikyamrmz6784021.md"]
 
@@ -290,7 +290,7 @@ def test_moved_article_leaves_no_duplicate(tmp_path):
 def test_index_rebuilt_from_posts_when_lost_or_damaged(tmp_path):
     pipe = pipeline(tmp_path)
     for n in range(5):
-        pipe.process_item(item(doc_id=f"ikyamrmz678402{n}"))
+        pipe.store(item(doc_id=f"ikyamrmz678402{n}"))
     pipe.close_spider()
     index_dir = tmp_path / INDEX_DIR
     for f in index_dir.iterdir():
@@ -322,7 +322,7 @@ n = 0
 print("ready", flush=True)
 while True:
     n += 1
-    pipe.process_item({
+    pipe.store({
         "doc_id": f"i{n % 300:05d}", "title": f"标题 {n}", "categories": ["金融"],
         "published_at": "2021-11-22T17:33:50+08:00", "body_html": "<p>" + "正文" * (n % 5000) + "</p>",
     })
@@ -357,3 +357,19 @@ def test_kill_9_never_leaves_a_half_written_post(tmp_path):
         assert (tmp_path / entry.path).exists()
     pipeline(tmp_path)  # a new run sweeps what the killed ones left
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(TMP_PREFIX)]
+
+
+def test_crawl_path_writes_in_a_thread_and_records_in_order(tmp_path):
+    """``process_item`` (what Scrapy calls) stores the same bytes as ``store``, concurrently."""
+    import asyncio
+
+    pipe = pipeline(tmp_path)
+    items = [item(doc_id=f"iconcurrent{n:04d}", title=f"并发 {n}") for n in range(50)]
+
+    async def run():
+        return await asyncio.gather(*(pipe.process_item(i) for i in items))
+
+    assert asyncio.run(run()) == items
+    for i in items:
+        assert (tmp_path / post_path(i)).read_bytes() == render_post(i)
+        assert pipe.index.get(i["doc_id"]).path == post_path(i)

@@ -98,7 +98,7 @@ def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | Non
     pipe = HexoPipeline(site / "source" / "_posts", hexo_timezone)
     pipe.open_spider()
     for item in items:
-        pipe.process_item(item)
+        pipe.store(item)
     pipe.close_spider()
 
     env = {**os.environ, "TZ": "America/New_York"}

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import run_in_thread
 
 from sinacrawl.archive import (
     ArchiveIndex,
@@ -81,23 +82,43 @@ class HexoPipeline:
             self.index.close()
             self.index = None
 
-    def process_item(self, item: Any) -> Any:
+    async def process_item(self, item: Any) -> Any:
+        # Rendering and the fsync'ed write run in a thread: an fsync takes milliseconds, and
+        # the reactor keeps downloading meanwhile. The index is only touched here, in order.
+        doc_id, rel, data, before = self._prepare(item)
+        digest, written = await run_in_thread(self._render_and_write, data, rel)
+        self._record(doc_id, rel, digest, written, before)
+        return item
+
+    def store(self, item: Any) -> Any:
+        """The same as ``process_item``, synchronously (tools, tests, benchmarks)."""
+        doc_id, rel, data, before = self._prepare(item)
+        digest, written = self._render_and_write(data, rel)
+        self._record(doc_id, rel, digest, written, before)
+        return item
+
+    def _prepare(self, item: Any) -> tuple[str, str, dict[str, Any], Entry | None]:
         if self.index is None:
             self.open_spider()
         assert self.index is not None
         data = ItemAdapter(item).asdict()
         doc_id = str(data["doc_id"])
-        rel = post_path(data)
-        target = self.root / rel
+        return doc_id, post_path(data), data, self.index.get(doc_id)
+
+    def _render_and_write(self, data: dict[str, Any], rel: str) -> tuple[str, bool]:
         content = render_post(data, self.hexo_timezone)
-        digest = content_hash(content)
-        mtime = self.known.listing_mtime(doc_id) if self.known is not None else None
-        before = self.index.get(doc_id)
-        if not _same_bytes(target, content):
-            atomic_write(target, content, self.mode)
-            self._inc("written")
-        else:
-            self._inc("unchanged")
+        target = self.root / rel
+        if _same_bytes(target, content):
+            return content_hash(content), False
+        atomic_write(target, content, self.mode)
+        return content_hash(content), True
+
+    def _record(
+        self, doc_id: str, rel: str, digest: str, written: bool, before: Entry | None
+    ) -> None:
+        assert self.index is not None
+        self._inc("written" if written else "unchanged")
+        mtime = self.known.listing_mtime(doc_id) if self.known else None
         listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
         entry = Entry(doc_id, rel, digest, listing_mtime)
         if entry != before:
@@ -106,7 +127,6 @@ class HexoPipeline:
             self._remove_old(before.path)
         if self.known is not None:
             self.known.remember(doc_id, listing_mtime)
-        return item
 
     def _remove_old(self, rel: str) -> None:
         # The article moved (new date or categories): the old post would be a duplicate.
