@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-import lxml.html
 from lxml import etree
 
 from sinacrawl.parsing import selectors as S
@@ -28,6 +27,7 @@ from sinacrawl.parsing.text import (
     clean_body,
     collapse,
     is_content_image,
+    text_content,
 )
 from sinacrawl.parsing.urls import canonical_url, is_sina_host
 
@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 # encoding.html_utf8), so the page's own (possibly wrong) <meta charset> is ignored.
 # huge_tree stays off: libxml2 then caps nesting depth, so 2 MB of nested tags cannot blow
 # the stack.
-_PARSER = lxml.html.HTMLParser(encoding="utf-8", remove_blank_text=False, huge_tree=False)
+# Plain etree elements, not lxml.html's: lxml.html looks up a Python class for every element
+# it hands out, which costs more than the whole extraction on a big page.
+_PARSER = etree.HTMLParser(encoding="utf-8", remove_blank_text=False, huge_tree=False)
 _NUL = re.compile(rb"\x00")
 
 
@@ -45,7 +47,7 @@ _NUL = re.compile(rb"\x00")
 class Page:
     """A parsed page and the little the field functions share."""
 
-    root: Any  # lxml.html.HtmlElement, or None for an empty/unparseable page
+    root: Any  # the <html> etree element, or None for an empty/unparseable page
     url: str | None
     """Canonical URL (the caller's, else the page's own)."""
     metas: dict[str, str] = field(default_factory=dict)
@@ -69,8 +71,8 @@ def parse_page(body: bytes, url: str | None = None, content_type: str | None = N
     root = None
     if data.strip():
         try:
-            root = lxml.html.document_fromstring(data, parser=_PARSER)
-        except (etree.ParserError, ValueError) as exc:
+            root = etree.fromstring(data, _PARSER)
+        except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
             logger.warning("page could not be parsed: %s", exc)
     metas = _metas(root) if root is not None else {}
     head = data[: S.CMS_COMMENT_SCAN].decode("utf-8", "ignore")
@@ -92,13 +94,13 @@ def _metas(root: Any) -> dict[str, str]:
     return metas
 
 
-def _first(page: Page, rules: Iterable[tuple[str, etree.XPath]]) -> tuple[str, list[Any]]:
-    """The first rule (name, nodes) that finds anything."""
-    if page.root is None:
+def _first(context: Any, rules: Iterable[tuple[str, etree.XPath]]) -> tuple[str, list[Any]]:
+    """The first rule (name, nodes) that finds anything from ``context`` (an element)."""
+    if context is None:
         return "", []
     for name, xpath in rules:
         try:
-            nodes = xpath(page.root)
+            nodes = xpath(context)
         except etree.XPathError:
             continue
         if nodes:
@@ -157,9 +159,22 @@ def _plain_url(raw: str) -> str | None:
 # --- title ---------------------------------------------------------------------------------
 
 
-def title(page: Page) -> str | None:
+def headline_element(page: Page) -> Any:
+    """The headline <h1> of the 2008+ templates, or None."""
+    if page.root is None:
+        return None
+    headlines = S.HEADLINES(page.root)
+    for attr, mark in S.HEADLINE_MARKS:
+        for h1 in headlines:
+            value = h1.get(attr)
+            if value and mark in value.split():
+                return h1
+    return None
+
+
+def title(page: Page, headline: Any = None) -> str | None:
     """The visible headline; else og:title; else <title> without its site suffix."""
-    _, nodes = _first(page, S.TITLE)
+    nodes = [headline] if headline is not None else _first(page.root, S.TITLE_FALLBACKS)[1]
     for node in nodes:
         text = text_of(node)
         if text:
@@ -169,7 +184,7 @@ def title(page: Page) -> str | None:
         return og
     if page.root is not None:
         for el in page.root.iter("title"):
-            text = S.TITLE_SUFFIX.sub("", collapse(el.text_content()))
+            text = S.TITLE_SUFFIX.sub("", collapse(text_content(el)))
             if text:
                 return text
     return None
@@ -186,23 +201,27 @@ class DateFinding:
     origin: str
 
 
-def published_at(page: Page) -> DateFinding:
+def byline_box(page: Page) -> Any:
+    """The element holding the visible date and source, or None."""
+    _, nodes = _first(page.root, S.BYLINE_BOXES)
+    return nodes[0] if nodes else None
+
+
+def published_at(page: Page, box: Any) -> DateFinding:
     """Byline minute (+ meta seconds when the meta falls in the same minute), else the meta
     time, else the CMS stamp comment. None (and a logged warning) when nothing parses."""
     meta_raw = page.meta(*S.META_DATE_KEYS)
     meta_value = parse_date(meta_raw) if meta_raw else None
-    name, nodes = _first(page, S.BYLINE_DATE)
-    for node in nodes:
-        raw = text_of(node)
-        if not raw or not has_time(raw):
-            continue
+    raw = text_of(box) if box is not None else ""
+    if raw and has_time(raw):
         value = parse_date(raw)
         if value is None:
-            return DateFinding(_meta_or_none(meta_value), raw, f"byline {name} (unparseable)")
+            # an impossible byline date: the page's other statement may still be sound
+            return DateFinding(meta_value, raw, "byline (unparseable), meta")
         value = value.replace(second=0)
         if meta_value is not None and meta_value.replace(second=0) == value:
             value = meta_value
-        return DateFinding(value, raw, f"byline {name}")
+        return DateFinding(value, raw, "byline")
     if meta_value is not None:
         return DateFinding(meta_value, meta_raw, "meta")
     m = S.CMS_COMMENT_DATE.search(page.head)
@@ -211,31 +230,26 @@ def published_at(page: Page) -> DateFinding:
     return DateFinding(None, meta_raw, "none")
 
 
-def _meta_or_none(meta_value: datetime | None) -> datetime | None:
-    # A byline that names an impossible date makes the page's dates untrustworthy; a valid
-    # meta time is still the page's own statement.
-    return meta_value
-
-
 # --- source, author, editor ----------------------------------------------------------------
 
 # Platforms are where a page is hosted, not who wrote or supplied it.
 PLATFORMS = frozenset({"财经头条", "新浪看点", "sina_mobile", "新浪网", "新浪"})
 
 
-def source(page: Page) -> str | None:
-    """The page's own source slot (来源); else the source/author metadata."""
-    _name, nodes = _first(page, S.SOURCE)
+def source(page: Page, box: Any) -> str | None:
+    """The byline's source slot (来源); else the source/author metadata."""
+    _, nodes = _first(box, S.BOX_SOURCE)
     for node in nodes:
         text = _clean_name(text_of(node))
         if text:
             return text
-    # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
-    _, bylines = _first(page, (S.BYLINE_DATE[2],))
-    for node in bylines:
-        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(node))
+    if box is not None:
+        # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
+        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(box))
         if m:
-            return _clean_name(m.group(1))
+            name = _clean_name(m.group(1))
+            if name:
+                return name
     meta = page.meta(*S.META_SOURCE_KEYS)
     if meta and meta not in PLATFORMS:
         return _clean_name(meta)
@@ -252,16 +266,18 @@ def _clean_name(text: str | None) -> str | None:
     return text
 
 
-def author(page: Page, paragraphs: list[str], src: str | None) -> str | None:
+def author(
+    page: Page, box: Any, paragraphs: list[str], src: str | None, old_template: bool
+) -> str | None:
     """A named writer: the byline's author slot, 作者：/记者/文/ credits, else the
     self-media account that differs from the source slot."""
-    _, nodes = _first(page, S.AUTHOR_SLOT)
-    for node in nodes:
-        text = _clean_name(text_of(node))
-        if text:
-            return text
+    if box is not None:
+        for node in S.BOX_AUTHOR(box):
+            text = _clean_name(text_of(node))
+            if text:
+                return text
     texts = list(paragraphs[:2]) + list(paragraphs[-2:])
-    if page.root is not None:
+    if old_template and page.root is not None:
         texts = [text_of(td) for td in S.AUTHOR_CELLS(page.root)] + texts
     for _, pattern in S.AUTHOR_PATTERNS:
         for text in texts:
@@ -274,9 +290,9 @@ def author(page: Page, paragraphs: list[str], src: str | None) -> str | None:
     return None
 
 
-def editor(page: Page, container: Any) -> str | None:
+def editor(container: Any) -> str | None:
     """The 责任编辑 name without work codes (``霍琦 SF142`` → ``霍琦``)."""
-    _, nodes = _first(page, S.EDITOR)
+    _, nodes = _first(container, S.EDITOR)
     texts = [text_of(n) for n in nodes]
     if not texts and container is not None:
         texts = [t for t in container.itertext() if "责任编辑" in t]
@@ -295,22 +311,28 @@ def editor(page: Page, container: Any) -> str | None:
 
 
 def keywords(page: Page, headline: str | None) -> list[str]:
-    """Tag links, else the tags/keywords metas, else the 2005 keyword link; never the
-    title again, never site-wide generic words."""
-    _, links = _first(page, S.KEYWORD_LINKS)
+    """The tags meta or the tag links, else the keywords meta, else the 2005 keyword link;
+    never the title again, never site-wide generic words."""
+    for key in S.META_TAG_KEYS:
+        found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
+        if found:
+            return found
+    _, links = _first(page.root, S.KEYWORD_LINKS)
     found = _keyword_list((text_of(a) for a in links), headline)
     if found:
         return found
     for key in S.META_KEYWORD_KEYS:
-        value = page.metas.get(key)
-        if value:
-            found = _keyword_list(re.split(r"[,，;；|]", value), headline)
-            if found:
-                return found
+        found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
+        if found:
+            return found
     if page.root is not None:
-        old = [unquote(str(a.get("href")).split("k=", 1)[1]) for a in S.OLD_KEYWORD_LINK(page.root)]
-        return _keyword_list(old, headline)
+        old = [str(a.get("href")).split("k=", 1)[1] for a in S.OLD_KEYWORD_LINK(page.root)]
+        return _keyword_list((unquote(k) for k in old), headline)
     return []
+
+
+def _split_keywords(value: str | None) -> list[str]:
+    return re.split(r"[,，;；|]", value) if value else []
 
 
 def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
@@ -326,9 +348,15 @@ def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
     return out
 
 
-def section(page: Page) -> list[str]:
+def section(page: Page, headline: Any) -> list[str]:
     """The breadcrumb's names, without the home page and 正文."""
-    _, nodes = _first(page, S.BREADCRUMB)
+    if headline is not None:
+        _, nodes = _first(headline, S.BREADCRUMB_NEAR_HEADLINE)
+        if not nodes:
+            # 2008+ pages keep their breadcrumb by the headline; elsewhere only 2008-13's
+            nodes = S.BREADCRUMB[0][1](page.root)
+    else:
+        _, nodes = _first(page.root, S.BREADCRUMB)
     for node in nodes:
         names = [collapse(n) for n in S.BREADCRUMB_SPLIT.split(text_of(node))]
         names = [n for n in names if n and n not in S.BREADCRUMB_SKIP and len(n) <= 30]
@@ -385,7 +413,7 @@ def _marker_code(kind: str, value: str) -> str:
 
 
 def body_container(page: Page) -> Any:
-    _, nodes = _first(page, S.BODY)
+    _, nodes = _first(page.root, S.BODY)
     return nodes[0] if nodes else None
 
 
@@ -393,7 +421,7 @@ def body_paragraphs(container: Any) -> list[str]:
     """Raw paragraph texts before cleaning (for author credits the cleaning removes)."""
     if container is None:
         return []
-    texts = [collapse(p.text_content()) for p in container.iter("p")]
+    texts = [collapse(text_content(p)) for p in container.iter("p")]
     return [t for t in texts if t]
 
 
@@ -431,15 +459,19 @@ def extract_article(
     fields = ArticleFields(url=page.url)
     if page.root is None:
         return fields
-    fields.title = title(page)
-    when = published_at(page)
+    headline = headline_element(page)
+    fields.title = title(page, headline)
+    box = byline_box(page)
+    when = published_at(page, box)
     fields.published_at, fields.published_raw = when.value, when.raw
-    fields.source = source(page)
-    fields.section = section(page)
+    fields.source = source(page, box)
+    fields.section = section(page, headline)
     fields.keywords = keywords(page, fields.title)
     container = body_container(page)
-    fields.editor = editor(page, container)
-    fields.author = author(page, body_paragraphs(container), fields.source)
+    fields.editor = editor(container)
+    fields.author = author(
+        page, box, body_paragraphs(container), fields.source, old_template=headline is None
+    )
     fields.stocks = stocks(container)
     published_day = fields.published_at.date() if fields.published_at else None
     fields.body = clean_body(container, page.url, title=fields.title, published=published_day)

@@ -31,6 +31,10 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+_SINGLE_BYTE = frozenset(
+    codecs.lookup(c).name
+    for c in ("latin-1", "cp1252", "ascii", "iso-8859-15", "cp1251", "koi8-r", "mac-roman")
+)
 _HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 # <meta charset="x"> and <meta http-equiv content="text/html; charset=x">, in the first 4 KB.
 _META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
@@ -92,8 +96,12 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return _clean(body[len(bom) :].decode(codec, "ignore"))
-    declared = [c for c in (header_charset(content_type), meta_charset(body)) if c]
-    candidates = ["utf-8", *declared, "gb18030"]
+    # The page's own meta before the header (servers mislabel more often than editors do).
+    # Single-byte charsets decode any bytes, so a strict decode cannot refute them: Sina
+    # never serves them, and they are tried only after GB18030 has failed.
+    declared = [c for c in (meta_charset(body), header_charset(content_type)) if c]
+    multi = [c for c in declared if c not in _SINGLE_BYTE]
+    candidates = ["utf-8", *multi, "gb18030", *(c for c in declared if c in _SINGLE_BYTE)]
     seen: set[str] = set()
     for codec in candidates:
         if codec in seen:
@@ -101,7 +109,7 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         seen.add(codec)
         text = _strict(body, codec)
         if text is not None:
-            if declared and codec != declared[0] and codec != "utf-8":
+            if declared and codec != declared[0]:
                 logger.debug("page declared %s but decodes as %s", declared[0], codec)
             return _clean(text)
     fallback = _best_effort_codec(body, declared)
@@ -147,7 +155,10 @@ def _best_effort_codec(body: bytes, declared: list[str]) -> str:
     return best
 
 
+# U+FFFD (an earlier bad conversion upstream) and the Private Use Area: GB18030 maps the
+# user-defined GBK bytes some old pages carry (AA A5 on p01) there; neither is text.
+_UNREADABLE = re.compile("[\ufffd\ue000-\uf8ff]")
+
+
 def _clean(text: str) -> str:
-    # A page may carry U+FFFD literally (an earlier bad conversion upstream); it must not
-    # reach an item either.
-    return text.replace("\ufffd", "") if "\ufffd" in text else text
+    return _UNREADABLE.sub("", text)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urljoin
 
-import lxml.html
 from lxml import etree
 
 # --- what is furniture ----------------------------------------------------------------------
@@ -267,6 +266,38 @@ def is_content_image(url: str | None, published: date | None = None) -> bool:
     return True
 
 
+def text_content(el: etree._Element) -> str:
+    """All text inside an element (C-level serialisation; no tail)."""
+    return etree.tostring(el, method="text", encoding="unicode", with_tail=False)
+
+
+def unwrap(el: etree._Element) -> None:
+    """Replace an element by its content (text, children, tail stay where they were)."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    index = parent.index(el)
+    prev = el.getprevious()
+    children = list(el)
+    text, tail = el.text or "", el.tail or ""
+    if text:
+        if prev is not None:
+            prev.tail = (prev.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+    for offset, child in enumerate(children):
+        parent.insert(index + offset, child)
+    if tail:
+        if children:
+            children[-1].tail = (children[-1].tail or "") + tail
+        elif prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    el.tail = None
+    parent.remove(el)
+
+
 def drop(el: etree._Element) -> None:
     """Remove an element and its content, keeping the text that follows it (its tail)."""
     parent = el.getparent()
@@ -344,10 +375,14 @@ def clean_fragment(
     if not html or not html.strip():
         return CleanBody()
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
+        doc = etree.fromstring(f"<html><body><div>{html}</div></body></html>", _FRAGMENT_PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
         return CleanBody()
+    root = doc.find("body/div") if doc is not None else None
     return clean_body(root, base_url, title=title)
+
+
+_FRAGMENT_PARSER = etree.HTMLParser()
 
 
 def _strip_furniture(container: etree._Element) -> None:
@@ -393,7 +428,7 @@ def _only_links(el: etree._Element, text: str) -> bool:
     links = el.findall(".//a")
     if not links or el.find(".//img") is not None:
         return False
-    linked = sum(len(collapse(a.text_content())) for a in links)
+    linked = sum(len(collapse(text_content(a))) for a in links)
     return linked > 0 and len(text) - linked <= 6
 
 
@@ -436,12 +471,12 @@ def _simplify(container: etree._Element, base_url: str | None) -> None:
         elif tag == "div" and "img_wrapper" in cls:
             el.tag = tag = "figure"
         elif tag in ("div", "center", "section", "article", "font") and _has_block_child(el):
-            el.drop_tag()
+            unwrap(el)
             continue
         elif tag in ("div", "center", "section", "article"):
             el.tag = tag = "p"
         if tag not in KEEP_TAGS:
-            el.drop_tag()
+            unwrap(el)
             continue
         keep = KEEP_ATTRS.get(tag, ())
         for attr in list(el.attrib):
@@ -450,7 +485,7 @@ def _simplify(container: etree._Element, base_url: str | None) -> None:
         if tag == "a":
             href = absolute_url(el.get("href"), base_url)
             if href is None:
-                el.drop_tag()
+                unwrap(el)
                 continue
             el.set("href", href)
     for el in list(container.iter("p", "figcaption", "strong", "b", "em", "span", "a")):
@@ -465,7 +500,7 @@ def _has_block_child(el: etree._Element) -> bool:
 def _empty(el: etree._Element) -> bool:
     if el.find(".//img") is not None or el.find(".//table") is not None:
         return False
-    return not collapse(el.text_content())
+    return not collapse(text_content(el))
 
 
 def _serialise(container: etree._Element) -> str:
@@ -473,8 +508,10 @@ def _serialise(container: etree._Element) -> str:
     if container.text and container.text.strip():
         parts.append(escape_text(container.text.strip()))
     for child in container:
-        parts.append(lxml.html.tostring(child, encoding="unicode", with_tail=True).strip())
-    return "\n".join(p for p in parts if p)
+        parts.append(
+            etree.tostring(child, method="html", encoding="unicode", with_tail=True).strip()
+        )
+    return _CONTROL.sub("", "\n".join(p for p in parts if p))
 
 
 def escape_text(text: str) -> str:
