@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from scrapy import signals
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
@@ -171,19 +172,42 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
             crawler._sinacrawl_mirror_logged = True  # type: ignore[attr-defined]
             logger.info("Sina requests go to the mirror %s", self.upstream)
             _install_log_filter(self.upstream)
+        self._received: dict[Request, int] = {}  # bytes so far, per download in flight
+        crawler.signals.connect(self._count_bytes, signal=signals.bytes_received)
 
     async def download_request(self, request: Request) -> Response:
         if not self.upstream or not is_sina_host(urlparse_cached(request).hostname):
-            return await super().download_request(request)
+            return await self._download(request, request)
         target = mirror_url(request.url, self.upstream)
         try:
-            response = await super().download_request(request.replace(url=target))
+            response = await self._download(request.replace(url=target), request)
         except MESSAGE_ERRORS as exc:
             # Errors name the URL they fetched; logs and stats should name the real one.
             if target not in str(exc):
                 raise
             raise type(exc)(str(exc).replace(target, request.url)) from exc
         return self._as_real(response, request, target)
+
+    async def _download(self, fetched: Request, real: Request) -> Response:
+        self._received[fetched] = 0
+        try:
+            return await super().download_request(fetched)
+        except DownloadCancelledError as exc:
+            # A streamed body over DOWNLOAD_MAXSIZE is cancelled without a word; say why.
+            limit = fetched.meta.get("download_maxsize", self._default_maxsize)
+            received = self._received.get(fetched, 0)
+            if str(exc) or not limit or received <= limit:
+                raise
+            raise DownloadCancelledError(
+                f"Received {received} bytes which is larger than download max size ({limit})"
+                f" in request {real}."
+            ) from exc
+        finally:
+            self._received.pop(fetched, None)
+
+    def _count_bytes(self, data: bytes, request: Request) -> None:
+        if request in self._received:
+            self._received[request] += len(data)
 
     def _as_real(self, response: Response, request: Request, target: str) -> Response:
         """The mirror's response under the real URL; mirror-relative redirects mapped back."""

@@ -135,6 +135,20 @@ class MirrorHandler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
+        if answer[0] == "CHUNKED":  # a streamed body of answer[1] bytes, no Content-Length
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"y" * 1000
+            try:
+                for _ in range(answer[1] // len(chunk)):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client gave up, as it should
+                pass
+            self.close_connection = True
+            return
         status, headers, body = answer
         self.send_response(status)
         for name, value in {"Content-Type": "text/html", **headers}.items():
@@ -249,6 +263,7 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
             "/reset.sina.com.cn/robots.txt": ["RESET"],
             "/reset.sina.com.cn/doc-ii.shtml": [OK],
             f + "/big/doc-ik.shtml": [(200, {}, b"x" * 6000)],
+            f + "/stream/doc-il.shtml": [("CHUNKED", 50_000)],
             # robots.txt missing (404): everything allowed
             "/gone.sina.com.cn/doc-ij.shtml": [OK],
         }
@@ -269,6 +284,7 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
         "reset": "https://reset.sina.com.cn/doc-ii.shtml",
         "gone": "https://gone.sina.com.cn/doc-ij.shtml",
         "big": real + "/big/doc-ik.shtml",
+        "stream": real + "/stream/doc-il.shtml",
     }
     results, stats, log = run_probe(tmp_path, mirror, list(urls.values()))
     got = {name: results[url] for name, url in urls.items()}
@@ -281,6 +297,7 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
     assert "127.0.0.1" not in json.dumps(results)
     # logs name the real URL too, even Scrapy's own download warnings
     assert got["big"] == {"failed": "too_large"}
+    assert got["stream"] == {"failed": "too_large"}  # Scrapy says only "cancelled" here
     assert "larger than download max size" in log
     mirror_lines = [line for line in log.splitlines() if mirror.base in line]
     assert len(mirror_lines) == 1 and "Sina requests go to the mirror" in mirror_lines[0]
