@@ -38,11 +38,6 @@ from tests.redis_server import redis_url  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 
-# The finance spider hands pages to the extractor; until it is committed nothing is stored.
-pytest.importorskip(
-    "sinacrawl.loaders", reason="the extractor (sinacrawl.loaders) is not there yet"
-)
-
 CHANNELS = "china,macro,usstock"
 ROLL = "/feed.mix.sina.com.cn/api/roll/get"
 # The mock is local: speed over politeness; bounded retries and timeouts.
