@@ -41,6 +41,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "spacing_minutes": 30,
     # Page size in KB: a number, or [min, max] drawn per article (80–150 for benchmarks).
     "size_kb": 6,
+    # How many rendered pages the server keeps in memory.
+    "page_cache": 4096,
     # Every n-th generated article is GBK-encoded (0: none).
     "gbk_every": 5,
     # The roll API never returns more than this many entries a page.

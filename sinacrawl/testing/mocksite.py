@@ -56,9 +56,10 @@ class MockSite:
         self._hits: Counter[str] = Counter()
         self._log = open(log_path, "a", encoding="utf-8", buffering=1) if log_path else None  # noqa: SIM115 - lives as long as the server
         self.now = catalog.now()
-        # Rendering is deterministic, so bodies are cached; bounded so that a 2,000-page
-        # benchmark of 150 KB pages does not hold them all.
-        self._page = functools.lru_cache(maxsize=1024)(self._render)
+        # Rendering is deterministic, so bodies are cached: a benchmark runs several crawls
+        # over the same 2,000+ pages (about 250 MB at 80–150 KB a page; "page_cache" pages).
+        cache_size = int(catalog.config.get("page_cache", 4096))
+        self._page = functools.lru_cache(maxsize=cache_size)(self._render)
         self._oversize = functools.lru_cache(maxsize=2)(self._make_oversize)
         self.html_listings = {
             str(spec["cid"]): spec for spec in catalog.config.get("html_listings", ())

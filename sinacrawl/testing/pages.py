@@ -5,6 +5,7 @@ server-rendered roll listing. Pure functions of the catalog, so they can be cach
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import random
@@ -146,21 +147,36 @@ def _paragraphs(rng: random.Random, article: MockArticle) -> list[str]:
 
 
 def _furniture(rng: random.Random, size: int) -> str:
-    """Navigation and script blocks, about ``size`` bytes (nothing when size <= 0)."""
+    """Navigation and script blocks, about ``size`` bytes (nothing when size <= 0).
+
+    Consecutive blocks from a pool made once, starting at a page-specific block: joining
+    ready strings keeps a 150 KB page well under a millisecond to make.
+    """
+    pool, sizes = _furniture_pool()
     parts: list[str] = []
     total = 0
+    i = rng.randrange(len(pool))
     while total < size:
+        parts.append(pool[i])
+        total += sizes[i]
+        i = (i + 1) % len(pool)
+    return "".join(parts)
+
+
+@functools.cache
+def _furniture_pool() -> tuple[tuple[str, ...], tuple[int, ...]]:
+    rng = random.Random("furniture")
+    blocks = []
+    for _ in range(2000):
         if rng.random() < 0.5:
-            block = _SCRIPT_FILLER
+            blocks.append(_SCRIPT_FILLER)
         else:
             links = "".join(
                 f'<li><a href="{u}?r={rng.randrange(10**6)}" target="_blank">{t}</a></li>'
                 for u, t in _NAV_LINKS
             )
-            block = f'<div class="side-nav"><ul>{links}</ul></div>\n'
-        parts.append(block)
-        total += len(block.encode("utf-8"))
-    return "".join(parts)
+            blocks.append(f'<div class="side-nav"><ul>{links}</ul></div>\n')
+    return tuple(blocks), tuple(len(b.encode("utf-8")) for b in blocks)
 
 
 def roll_api(
