@@ -113,6 +113,10 @@ def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | Non
     log = (proc.stdout + proc.stderr).decode("utf-8", "replace")
     assert proc.returncode == 0, log[-3000:]
     assert "ERROR" not in log, log[-3000:]
+    # The archive's own state (.sinacrawl/: index, lock) is hidden from Hexo.
+    assert not [
+        p for p in (site / "public").rglob("*") if "sinacrawl" in p.name or "sqlite" in p.name
+    ]
     pages = {}
     for page in (site / "public").rglob("index.html"):
         root = lxml_html.fromstring(page.read_bytes().decode("utf-8"))
