@@ -46,10 +46,23 @@ def truthy(value: Any) -> bool:
 class _PageOutcome:
     """Bookkeeping for one callback's output."""
 
-    def __init__(self) -> None:
+    def __init__(self, response: Response | None) -> None:
+        meta = _meta(response)
+        self.channel = meta.get("channel")
+        self.page = meta.get("listing_page")
         self.articles = 0
         self.skipped = 0
         self.next_pages: list[Request] = []
+
+    def is_next_page(self, request: Request) -> bool:
+        """A later page of the listing being parsed (not, say, another channel's first page)."""
+        page = request.meta.get("listing_page")
+        return (
+            isinstance(self.page, int)
+            and isinstance(page, int)
+            and page > self.page
+            and request.meta.get("channel") == self.channel
+        )
 
     @property
     def all_known(self) -> bool:
@@ -78,7 +91,7 @@ class IncrementalMiddleware:
 
     # Scrapy calls the async variant for async callbacks and the plain one otherwise.
     def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
-        outcome = _PageOutcome()
+        outcome = _PageOutcome(response)
         for obj in result:
             if self._keep(obj, outcome):
                 yield obj
@@ -87,7 +100,7 @@ class IncrementalMiddleware:
     async def process_spider_output_async(
         self, response: Response, result: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
-        outcome = _PageOutcome()
+        outcome = _PageOutcome(response)
         async for obj in result:
             if self._keep(obj, outcome):
                 yield obj
@@ -102,7 +115,7 @@ class IncrementalMiddleware:
     def _keep(self, obj: Any, outcome: _PageOutcome) -> bool:
         if not isinstance(obj, Request):
             return True
-        if "listing_page" in obj.meta and self.stop_on_known_page:
+        if self.stop_on_known_page and outcome.is_next_page(obj):
             outcome.next_pages.append(obj)  # decided once the whole page has been seen
             return False
         listing = obj.meta.get("listing")
@@ -137,3 +150,10 @@ class IncrementalMiddleware:
     def _inc(self, key: str, count: int = 1) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key, count)
+
+
+def _meta(response: Response | None) -> dict[str, Any]:
+    try:
+        return response.meta if response is not None else {}
+    except AttributeError:  # a response not tied to a request (tests, tools)
+        return {}

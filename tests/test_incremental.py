@@ -61,9 +61,13 @@ def make_mw(tmp_path):
     return make
 
 
+def listing_response(page: int = 1, channel: str = "china") -> TextResponse:
+    request = Request(LISTING, meta={"listing_page": page, "channel": channel})
+    return TextResponse(LISTING, body=b"{}", encoding="utf-8", request=request)
+
+
 def run(mw: IncrementalMiddleware, output: list) -> list:
-    response = TextResponse(LISTING, body=b"{}", encoding="utf-8")
-    return list(mw.process_spider_output(response, iter(output)))
+    return list(mw.process_spider_output(listing_response(), iter(output)))
 
 
 def test_known_article_skipped_and_counted(make_mw):
@@ -94,6 +98,14 @@ def test_fully_known_page_stops_pagination(make_mw):
     assert crawler.stats.get_value(STOPPED) == 1
 
 
+def test_next_channel_start_is_never_held_back(make_mw):
+    """A known page that ends its listing hands over to the next channel's first page."""
+    mw, _ = make_mw({"ia": T0})
+    other = Request(LISTING.replace("1686", "1687"), meta={"listing_page": 1, "channel": "macro"})
+    same_channel_restart = Request(LISTING, meta={"listing_page": 1, "channel": "china"})
+    assert run(mw, [article("ia"), other, same_channel_restart]) == [other, same_channel_restart]
+
+
 def test_page_with_one_new_article_keeps_paginating(make_mw):
     mw, _ = make_mw({"ia": T0})
     out = run(mw, [next_page(), article("ia"), article("new")])
@@ -121,7 +133,7 @@ def test_async_callbacks_are_filtered_the_same_way(make_mw):
             yield r
 
     async def collect():
-        response = TextResponse(LISTING, body=b"{}", encoding="utf-8")
+        response = listing_response()
         return [r async for r in mw.process_spider_output_async(response, output())]
 
     out = asyncio.run(collect())
@@ -131,3 +143,70 @@ def test_async_callbacks_are_filtered_the_same_way(make_mw):
 def test_one_known_store_per_crawler(make_mw):
     mw, crawler = make_mw({"ia": T0})
     assert KnownArticles.from_crawler(crawler) is mw.known
+
+
+# --- real crawls of the mock site --------------------------------------------------------------
+
+
+def roll_pages_requested(site, since: int = 0) -> list[int]:
+    pages = []
+    for record in site.requests()[since:]:
+        path = record["path"]
+        if path.startswith("/feed.mix.sina.com.cn/api/roll/get?"):
+            query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&") if "=" in p)
+            pages.append(int(query.get("page", 1)))
+    return pages
+
+
+def article_fetches(site, since: int = 0) -> int:
+    return sum(
+        1 for r in site.requests()[since:] if r["path"].split("?", 1)[0] in site.catalog.by_path
+    )
+
+
+@pytest.mark.slow
+def test_crawls_stop_at_the_first_known_page_and_change_no_post(tmp_path):
+    from sinacrawl.parsing.dates import BEIJING
+    from sinacrawl.testing.process import mocksite_process, run_crawl
+
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 25, "path": "china/gncj"}]
+    config = {"seed": 5, "newest": newest.isoformat(), "size_kb": 6, "channels": channels}
+    fast = {"AUTOTHROTTLE_ENABLED": "False", "DOWNLOAD_DELAY": "0", "DOWNLOAD_TIMEOUT": "5"}
+    archive = tmp_path / "archive"
+
+    with mocksite_process(config, tmp_path / "site") as site:
+
+        def crawl(name: str, **args):
+            settings = {**fast, **args.pop("settings", {})}
+            return run_crawl(
+                "finance",
+                upstream=site.url,
+                workdir=tmp_path / name,
+                archive=archive,
+                args={"num": 10, **args},
+                settings=settings,
+            )
+
+        first = crawl("run1")
+        assert first.returncode == 0, first.log[-3000:]
+        assert len(first.posts()) == 25 and roll_pages_requested(site) == [1, 2, 3]
+        mtimes = {p: p.stat().st_mtime_ns for p in first.posts()}
+
+        seen = len(site.requests())
+        second = crawl("run2")
+        assert second.returncode == 0, second.log[-3000:]
+        assert roll_pages_requested(site, seen) == [1]
+        assert article_fetches(site, seen) == 0
+        assert second.stat(SKIPPED) == 10 and second.stat(STOPPED) == 1
+
+        seen = len(site.requests())
+        walk_on = crawl("run3", settings={"STOP_ON_KNOWN_PAGE": "0"})
+        assert roll_pages_requested(site, seen) == [1, 2, 3]
+        assert walk_on.stat(SKIPPED) == 25 and article_fetches(site, seen) == 0
+
+        seen = len(site.requests())
+        refresh = crawl("run4", refresh=1)
+        assert refresh.returncode == 0, refresh.log[-3000:]
+        assert article_fetches(site, seen) == 25
+        assert {p: p.stat().st_mtime_ns for p in refresh.posts()} == mtimes, "no post rewritten"
