@@ -200,6 +200,8 @@ def test_an_article_in_two_channels_is_requested_once_with_the_first_categories(
     china_articles, _ = split(spider.parse_listing(listing_response(china_page)))
     assert china_articles == []  # the same 50 again: none requested a second time
     assert relisted == [a.meta["doc_id"] for a in us_articles]
+    assert spider.tally["china"] == {"pages": 1, "entries": 50, "relisted": 50}
+    assert spider.tally["usstock"] == {"pages": 1, "entries": 50, "requested": 50}
 
 
 def test_a_second_url_for_the_same_doc_id_is_not_requested(fixtures_dir):

@@ -18,6 +18,7 @@ first channel's categories.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -296,6 +297,8 @@ class FinanceSpider(ArticleSpiderBase):
         self._answered: set[int] = set()
         self._idle_starts: dict[int, int] = {}
         self._listed: set[str] = set()  # doc_ids requested in this run
+        # per channel: listing pages read, entries seen, article requests made
+        self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinanceSpider:
@@ -361,6 +364,8 @@ class FinanceSpider(ArticleSpiderBase):
         stats = self.crawler.stats
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(LISTINGS + "entries", len(page.entries))
+        tally = self.tally[stream.channel.name]
+        tally.update(pages=1, entries=len(page.entries))
         if page.skipped:
             stats.inc_value(LISTINGS + "entries_skipped", page.skipped)
         older = 0
@@ -375,6 +380,7 @@ class FinanceSpider(ArticleSpiderBase):
                 stats.inc_value(LISTINGS + "entries_skipped")
                 continue
             request = self._request_once(entry, stream.channel)
+            tally["requested" if request is not None else "relisted"] += 1
             if request is not None:
                 yield request
         next_request = self._next_page(stream, page, page_no, older)
@@ -432,6 +438,18 @@ class FinanceSpider(ArticleSpiderBase):
             failure.value,
         )
         yield from self._end_stream(index)
+
+    def closed(self, reason: str) -> None:
+        for name, tally in self.tally.items():
+            self.logger.info(
+                "Channel %s: %d listing pages, %d entries, %d in the window, "
+                "%d of them listed earlier in this run",
+                name,
+                tally["pages"],
+                tally["entries"],
+                tally["requested"] + tally["relisted"],
+                tally["relisted"],
+            )
 
     def spider_idle(self) -> None:
         """Start a channel whose first listing never went out (e.g. a middleware dropped the
