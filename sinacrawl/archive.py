@@ -54,7 +54,8 @@ def file_mode() -> int:
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` so that it holds either the old or the new bytes, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TMP_PREFIX}{secrets.token_hex(4)}{TMP_SUFFIX}")
+    # The pid in the name lets a sweep tell a dead run's leftovers from a live writer's file.
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -84,13 +85,35 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a temp file's name may still be writing it."""
+    try:
+        pid = int(name[len(TMP_PREFIX) :].split("-", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def sweep_temp_files(root: Path) -> int:
-    """Remove temporary files a killed run left behind; returns how many."""
+    """Remove temporary files a killed run left behind; returns how many.
+
+    Files of a live process (another worker sharing the archive) are left alone.
+    """
     removed = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != INDEX_DIR]
         for name in files:
             if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+                if _writer_alive(name):
+                    continue
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(folder, name))
                     removed += 1

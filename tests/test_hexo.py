@@ -304,13 +304,21 @@ def test_index_rebuilt_from_posts_when_lost_or_damaged(tmp_path):
     assert rebuilt.get("ikyamrmz6784023").path.endswith("2021-11-22-ikyamrmz6784023.md")
 
 
-def test_stray_temp_files_swept_at_start(tmp_path):
+def test_stray_temp_files_swept_at_start_but_not_a_live_writers(tmp_path):
     folder = tmp_path / "金融"
     folder.mkdir()
-    stray = folder / f"{TMP_PREFIX}dead.tmp"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    stray = folder / f"{TMP_PREFIX}{int(dead.stdout)}-dead.tmp"
     stray.write_text("half a post")
+    nameless = folder / f"{TMP_PREFIX}old.tmp"
+    nameless.write_text("half a post")
+    live = folder / f"{TMP_PREFIX}{os.getppid()}-live.tmp"  # the test runner's parent: alive
+    live.write_text("being written")
     pipeline(tmp_path)
-    assert not stray.exists()
+    assert not stray.exists() and not nameless.exists()
+    assert live.exists()
 
 
 WRITER = r"""
