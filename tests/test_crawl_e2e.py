@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sinacrawl.loaders import build_article
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.testing.catalog import MockArticle
 from sinacrawl.testing.process import CrawlResult, RunningSite, mocksite_process, run_crawl
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
+
+GOLDEN = REPO / "tests" / "golden"
 
 pytestmark = pytest.mark.slow
 
@@ -220,6 +223,13 @@ def test_second_run_downloads_nothing_and_an_edited_article_is_fetched_again(
         posts = [p for p in third.posts() if edited.doc_id in p.name]
         assert len(posts) == 1 and "（更新）" in posts[0].read_text(encoding="utf-8")
         assert len(third.posts()) == 6
+        # -a refresh=1 downloads everything again; unchanged posts are not rewritten.
+        seen = len(site.requests())
+        before = {p: p.stat().st_mtime_ns for p in third.posts()}
+        fourth = crawl(site, tmp_path / "run4", archive=archive, args={"refresh": 1})
+        assert len(article_fetches(site, since=seen)) == 6
+        assert len(fourth.items) == 6
+        assert {p: p.stat().st_mtime_ns for p in fourth.posts()} == before
 
 
 def test_html_listing_channel_is_walked_through_its_page_links(tmp_path: Path) -> None:
@@ -402,20 +412,32 @@ def test_article_spider_fetches_given_urls_and_skips_bad_ones(
 
 
 @pytest.mark.skipif(not (FIXTURES / "sina-pages").is_dir(), reason="real fixtures not present")
-def test_real_pages_crawled_through_a_listing_are_all_accounted_for(tmp_path: Path) -> None:
+def test_real_pages_crawled_through_a_listing_match_their_golden_files(tmp_path: Path) -> None:
+    """The crawl and ``python -m sinacrawl.extract`` share one code path: what a crawl gets
+    from each real page is what the hand-checked golden file says."""
     channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 3}]
     config = recent_config(channels=channels, real_pages=str(FIXTURES))
     with mocksite_process(config, tmp_path / "site") as site:
         result = crawl(site, tmp_path / "run", args={"channels": "china", "max_pages": 5})
-        no_tracebacks(result)
-        real = [a for a in site.catalog.articles() if a.real_file]
-        assert len(real) == 15
-        counts = assert_counts_add_up(result)
-        assert counts["scheduled"] == 18
-        p11 = site.catalog.by_ref["real:p11"]
-        item = next(i for i in result.items if i["doc_id"] == p11.doc_id)
-        assert item["title"] == "奥多比预测今年美国假日季线上购物将创历史新高"
-        assert item["published_at"] == "2026-09-28T23:20:25+08:00"
+    no_tracebacks(result)
+    real = [a for a in site.catalog.articles() if a.real_file]
+    assert len(real) == 15
+    counts = assert_counts_add_up(result)
+    assert counts["scheduled"] == 18 and counts["stored"] == 18
+    items = {item["doc_id"]: item for item in result.items}
+    for article in real:
+        item = items[article.doc_id]
+        golden_path = GOLDEN / (Path(article.real_file).stem + ".json")
+        golden = json.loads(golden_path.read_text(encoding="utf-8"))
+        for name in ("title", "editor"):
+            assert item[name] == golden[name], (article.ref, name)
+        for name in ("published_at", "source"):  # the listing fills these only when missing
+            if golden[name] is not None:
+                assert item[name] == golden[name], (article.ref, name)
+        body = Path(article.real_file).read_bytes()
+        direct = dict(build_article(body, item["url"], content_type="text/html"))
+        for name in sorted(set(direct) - {"crawled_at", "categories", "published_at", "source"}):
+            assert item[name] == direct[name], (article.ref, name)
 
 
 def test_offline_demo_archives_every_listed_article(
@@ -430,3 +452,36 @@ def test_offline_demo_archives_every_listed_article(
     posts = [p for p in archive.rglob("*.md") if ".sinacrawl" not in p.parts]
     assert len(posts) == generated
     assert f"{generated} posts in {archive}" in out
+
+
+def test_crawl_into_mongodb_and_the_archive_together(
+    three_channel_site: RunningSite, tmp_path: Path, mongo_uri: str
+) -> None:
+    from pymongo import MongoClient
+
+    site = three_channel_site
+    args = {"channels": "china,macro,usstock"}
+    settings = {"MONGO_URI": mongo_uri}
+    result = crawl(site, tmp_path / "run", args=args, settings=settings)
+    no_tracebacks(result)
+    assert result.returncode == 0, result.log[-3000:]
+    expected = {a.doc_id: a for a in site.catalog.articles()}
+    client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+    try:
+        docs = {d["_id"]: d for d in client.get_default_database()["articles"].find()}
+    finally:
+        client.close()
+    assert set(docs) == set(expected)
+    for doc_id, doc in docs.items():
+        article = expected[doc_id]
+        assert doc["revision"] == 1 and doc["title"] == article.title
+        assert isinstance(doc["published_at"], datetime)
+        stored_mtime = doc["listing_mtime"].replace(tzinfo=timezone.utc)  # BSON dates are UTC
+        assert int(stored_mtime.timestamp()) == int(article.mtime.timestamp())
+    assert len(result.posts()) == len(expected)
+    # Both stores hold everything: the next run downloads no article.
+    seen = len(site.requests())
+    again = crawl(site, tmp_path / "run2", args=args, settings=settings, archive=result.archive)
+    assert article_fetches(site, since=seen) == Counter()
+    listed = sum(len(c.articles) for c in site.catalog.channels.values())
+    assert again.stat(ARTICLES + "skipped_known") == listed  # an entry listed twice counts twice
