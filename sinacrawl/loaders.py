@@ -137,6 +137,15 @@ class ArticleLoader(ItemLoader):
     def get_output_value(self, field_name: str) -> Any:
         return self._processor(field_name, "out")(self._values.get(field_name, []))
 
+    def load_item(self) -> Any:
+        # Article is a scrapy.Item: set fields directly rather than through an ItemAdapter
+        item = self.item
+        for field_name in tuple(self._values):
+            value = self.get_output_value(field_name)
+            if value is not None:
+                item[field_name] = value
+        return item
+
 
 def build_article(
     body: bytes,

@@ -19,8 +19,8 @@ from urllib.parse import unquote
 from lxml import etree
 
 from sinacrawl.parsing import selectors as S
-from sinacrawl.parsing.dates import has_time, parse_date
-from sinacrawl.parsing.encoding import html_utf8
+from sinacrawl.parsing.dates import parse_date, parse_date_and_precision
+from sinacrawl.parsing.encoding import decode_html, sniff
 from sinacrawl.parsing.text import (
     CleanBody,
     absolute_url,
@@ -33,13 +33,15 @@ from sinacrawl.parsing.urls import canonical_url, is_sina_host
 
 logger = logging.getLogger(__name__)
 
-# One parser for every page: the bytes are UTF-8 by the time they reach it (see
-# encoding.html_utf8), so the page's own (possibly wrong) <meta charset> is ignored.
-# huge_tree stays off: libxml2 then caps nesting depth, so 2 MB of nested tags cannot blow
+# One parser per encoding libxml2 decodes for us; the encoding is always given, so the
+# page's own (possibly wrong) <meta charset> is ignored. huge_tree stays off: libxml2 then caps nesting depth, so 2 MB of nested tags cannot blow
 # the stack.
 # Plain etree elements, not lxml.html's: lxml.html looks up a Python class for every element
 # it hands out, which costs more than the whole extraction on a big page.
-_PARSER = etree.HTMLParser(encoding="utf-8", remove_blank_text=False, huge_tree=False)
+_PARSERS: dict[str, etree.HTMLParser] = {
+    codec: etree.HTMLParser(encoding=codec, remove_blank_text=False, huge_tree=False)
+    for codec in ("utf-8", "gb18030")
+}
 _NUL = re.compile(rb"\x00")
 
 
@@ -64,21 +66,48 @@ class Page:
 
 
 def parse_page(body: bytes, url: str | None = None, content_type: str | None = None) -> Page:
-    """Decode (see encoding.py) and parse a page once."""
-    data = html_utf8(body or b"", content_type)
+    """Decode and parse a page once.
+
+    libxml2 decodes UTF-8 and GB18030 itself, faster than decoding in Python and parsing
+    the result again, and it reports bytes that are invalid in the encoding it was given.
+    So the page goes to the parser in the encoding its bytes show (``encoding.sniff``: a
+    sample that is valid UTF-8 is UTF-8, else the declared GB charset); only a page the
+    parser finds invalid anyway (mislabelled further down, damaged) is decoded by
+    ``encoding.decode_html``, with all its fallbacks, and parsed again as UTF-8.
+    """
+    data = body or b""
     if b"\x00" in data:
         data = _NUL.sub(b"", data)
     root = None
-    if data.strip():
-        try:
-            root = etree.fromstring(data, _PARSER)
-        except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
-            logger.warning("page could not be parsed: %s", exc)
+    if data and not data.isspace():
+        codec = sniff(data, content_type)
+        parser = _PARSERS.get(codec)
+        if parser is not None:
+            root = _parse(data, parser)
+        if root is None or parser is None or _invalid_bytes(parser):
+            data = decode_html(data, content_type).encode("utf-8")
+            root = _parse(data, _PARSERS["utf-8"])
+            codec = "utf-8"
+        head = data[: S.CMS_COMMENT_SCAN].decode(codec, "ignore")
+    else:
+        head = ""
     metas = _metas(root) if root is not None else {}
-    head = data[: S.CMS_COMMENT_SCAN].decode("utf-8", "ignore")
     page = Page(root=root, url=None, metas=metas, head=head)
     page.url = canonical_url(url) if url else page_url(page)
     return page
+
+
+def _parse(data: bytes, parser: etree.HTMLParser) -> Any:
+    try:
+        return etree.fromstring(data, parser)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
+        logger.warning("page could not be parsed: %s", exc)
+        return None
+
+
+def _invalid_bytes(parser: etree.HTMLParser) -> bool:
+    """Did the last parse meet bytes that are invalid in the parser's encoding?"""
+    return any(e.type_name == "ERR_INVALID_ENCODING" for e in parser.error_log)
 
 
 def _metas(root: Any) -> dict[str, str]:
@@ -213,8 +242,8 @@ def published_at(page: Page, box: Any) -> DateFinding:
     meta_raw = page.meta(*S.META_DATE_KEYS)
     meta_value = parse_date(meta_raw) if meta_raw else None
     raw = text_of(box) if box is not None else ""
-    if raw and has_time(raw):
-        value = parse_date(raw)
+    value, timed = parse_date_and_precision(raw) if raw else (None, False)
+    if timed:
         if value is None:
             # an impossible byline date: the page's other statement may still be sound
             return DateFinding(meta_value, raw, "byline (unparseable), meta")
@@ -290,12 +319,15 @@ def author(
     return None
 
 
+_EDITOR_TEXT = etree.XPath("descendant::text()[contains(., '责任编辑')]")
+
+
 def editor(container: Any) -> str | None:
     """The 责任编辑 name without work codes (``霍琦 SF142`` → ``霍琦``)."""
     _, nodes = _first(container, S.EDITOR)
     texts = [text_of(n) for n in nodes]
     if not texts and container is not None:
-        texts = [t for t in container.itertext() if "责任编辑" in t]
+        texts = [str(t) for t in _EDITOR_TEXT(container)]
     for text in texts:
         m = S.EDITOR_LINE.search(text)
         if not m:

@@ -86,21 +86,30 @@ def parse_date(text: str | None) -> datetime | None:
     >>> parse_date("yesterday") is None
     True
     """
+    return parse_date_and_precision(text)[0]
+
+
+def parse_date_and_precision(text: str | None) -> tuple[datetime | None, bool]:
+    """``parse_date`` plus whether the text named a time of day (one regex pass for both).
+
+    >>> parse_date_and_precision("2005年03月31日")[1], parse_date_and_precision("10:10")
+    (False, (None, False))
+    """
     if not text:
-        return None
+        return None, False
     m = _UNIX.match(text)
     if m:
-        return from_unix(m.group(1))
+        return from_unix(m.group(1)), True
     m = _UNIX_MS.match(text)
     if m:
-        return from_unix(int(m.group(1)) // 1000)
+        return from_unix(int(m.group(1)) // 1000), True
     for name, pattern in DATE_PATTERNS:
         m = pattern.search(text)
         if m:
-            return _build(m, name, text)
+            return _build(m, name, text), m.group("H") is not None
     if any(ch.isdigit() for ch in text):
         logger.warning("no date form recognised in %r", text[:80])
-    return None
+    return None, False
 
 
 def _build(m: re.Match[str], form: str, text: str) -> datetime | None:

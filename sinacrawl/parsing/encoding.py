@@ -141,6 +141,30 @@ def html_utf8(body: bytes, content_type: str | None = None) -> bytes:
 _FFFD_UTF8 = "\ufffd".encode()
 
 
+def sniff(body: bytes, content_type: str | None = None) -> str:
+    """The encoding a page's bytes show, judged on a sample (the whole page is checked by
+    whoever decodes it): UTF-8 when the sample is valid UTF-8, else the declared multi-byte
+    charset, else GB18030.
+
+    >>> sniff("新浪".encode("gbk"), "text/html; charset=utf-8"), sniff(b"<html>")
+    ('gb18030', 'utf-8')
+    """
+    sample = body[:_SNIFF_BYTES]
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"  # the sample only cut a character in two
+    for codec in (meta_charset(body), header_charset(content_type)):
+        if codec and codec != "utf-8" and codec not in _SINGLE_BYTE:
+            return codec
+    return "gb18030"
+
+
+_SNIFF_BYTES = 16384
+
+
 def _best_effort_codec(body: bytes, declared: list[str]) -> str:
     """The codec that fails least on a damaged page (counted on a sample, to stay fast)."""
     sample = body[:65536]

@@ -85,7 +85,7 @@ AUTHOR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 AUTHOR_CELLS = X(f"descendant::td[{_cls('l15')}]")
 
 # --- editor (责任编辑): inside the body container, or right after it --------------------------
-_EDITOR_TEST = f"{_cls('article-editor')} or {_cls('show_author')}"
+_EDITOR_TEST = "contains(@class, 'article-editor') or contains(@class, 'show_author')"
 EDITOR: tuple[tuple[str, etree.XPath], ...] = (
     ("p.article-editor/p.show_author in the body", X(f"descendant::p[{_EDITOR_TEST}]")),
     ("p.article-editor after the body", X(f"following-sibling::p[{_EDITOR_TEST}]")),
