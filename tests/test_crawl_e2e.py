@@ -251,6 +251,33 @@ def test_html_listing_channel_is_walked_through_its_page_links(tmp_path: Path) -
         assert_counts_add_up(result)
 
 
+def test_failing_listing_pages_are_reported_and_fail_the_run(tmp_path: Path) -> None:
+    config = recent_config(
+        channels=THREE_CHANNELS,
+        listing_faults={
+            "china:2": {"kind": "status", "status": 500},
+            "macro:1": {"kind": "malformed"},
+            "usstock:1": {"kind": "flaky", "status": 503, "times": 1},
+        },
+    )
+    with mocksite_process(config, tmp_path / "site") as site:
+        args = {"channels": "china,macro,usstock", "num": 5}
+        result = crawl(site, tmp_path / "run", args=args)
+    no_tracebacks(result)
+    channels = site.catalog.channels
+    expected = {a.doc_id for a in channels["china"].articles[:5]}
+    expected |= {a.doc_id for a in channels["usstock"].articles}  # 503 once, then fine
+    assert {item["doc_id"] for item in result.items} == expected
+    assert 3 not in roll_pages(site, 1686)  # nothing past the page that failed
+    assert result.stats_with("sinacrawl/listings/failed/") == {
+        "sinacrawl/listings/failed/http_500": 1,
+        "sinacrawl/listings/failed/malformed": 1,
+    }
+    assert result.returncode != 0  # unread listings: the run did not do its job
+    assert result.summary is not None and result.summary["exit_status"] == result.returncode
+    assert_counts_add_up(result)
+
+
 # --- faults ------------------------------------------------------------------------------------
 
 FAULTS: dict[str, dict[str, Any]] = {

@@ -44,6 +44,12 @@ CONFIG = {
         "china:11": {"kind": "oversize", "bytes": 3 * 1024 * 1024},
         "macro:0": {"kind": "gbk_utf8_header"},
     },
+    "listing_faults": {
+        "macro:2": {"kind": "flaky", "status": 500, "times": 1},
+        "macro:3": {"kind": "malformed"},
+        "macro:4": {"kind": "api_error", "code": 2, "msg": "参数错误"},
+        "china:9": {"kind": "status", "status": 502},
+    },
     "omit": {"macro:1": ["date", "source"]},
     "robots": {"tech.sina.com.cn": {"status": 503}},
     "html_listings": [{"cid": 56592, "channel": "china", "per_page": 5}],
@@ -339,11 +345,28 @@ def test_many_concurrent_clients_are_served(site) -> None:
     assert not failures and not any(t.is_alive() for t in threads)
 
 
+def test_listing_pages_can_fail_too(site) -> None:
+    macro = f"{ROLL}?pageid=155&lid=1687&num=2"
+    assert [get(site, f"{macro}&page=2")[0] for _ in range(2)] == [500, 200]
+    status, _, body = get(site, f"{macro}&page=3")
+    assert status == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(body)
+    status, _, body = get(site, f"{macro}&page=4")
+    assert status == 200 and json.loads(body)["result"]["status"] == {"code": 2, "msg": "参数错误"}
+    assert get(site, "/finance.sina.com.cn/roll/c/56592.shtml?page=9")[0] == 502  # china:9
+    assert get(site, f"{ROLL}?pageid=155&lid=1686&num=2&page=9")[0] == 502
+
+
 def test_config_errors_name_the_bad_entry() -> None:
     with pytest.raises(ValueError, match="china:99"):
         build_catalog({"faults": {"china:99": {"kind": "status"}}})
     with pytest.raises(ValueError, match="unknown kind"):
         build_catalog({"faults": {"china:1": {"kind": "explode"}}})
+    with pytest.raises(ValueError, match="no channel 'nowhere'"):
+        build_catalog({"listing_faults": {"nowhere:1": {"kind": "malformed"}}})
+    with pytest.raises(ValueError, match="kind must be one of"):
+        build_catalog({"listing_faults": {"china:1": {"kind": "offsite"}}})
 
 
 # --- the child process and the crawl helpers --------------------------------------------------

@@ -34,6 +34,17 @@ FAULT_KINDS = (
     "gbk_utf8_header",  # a GBK page (meta gb2312) served with "charset=utf-8" in the header
 )
 
+# Faults a listing page (roll API or HTML roll listing) can have, keyed "<channel>:<page>".
+LISTING_FAULT_KINDS = (
+    "status",
+    "flaky",
+    "throttle",
+    "hang",
+    "reset",
+    "malformed",  # a 200 whose JSON is cut off
+    "api_error",  # a 200 whose result.status.code is not 0 ("code", "msg")
+)
+
 DEFAULT_CONFIG: dict[str, Any] = {
     "seed": 1,
     # The newest listed article; older ones follow at "spacing_minutes" intervals.
@@ -54,6 +65,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     ],
     # {"ref": {"kind": ..., ...}}; see FAULT_KINDS.
     "faults": {},
+    # {"china:2": {"kind": ...}}: listing page 2 of channel china misbehaves.
+    "listing_faults": {},
     # {"ref": ["date", "source"]}: the page lacks these, the listing still has them.
     "omit": {},
     # Refs whose page and listing show a later edit (mtime two hours after ctime).
@@ -463,6 +476,15 @@ def _apply_overrides(cfg: dict[str, Any], by_ref: dict[str, MockArticle]) -> Non
         article.fault = dict(fault)
         if kind == "gbk_utf8_header":
             article.encoding = "gbk"
+    channels = {spec["name"] for spec in cfg["channels"]}
+    for key, fault in cfg.get("listing_faults", {}).items():
+        name, _, page = key.rpartition(":")
+        if not page.isdigit() or not name:
+            raise ValueError(f"listing fault {key!r}: expected '<channel>:<page number>'")
+        if fault.get("kind") not in LISTING_FAULT_KINDS:
+            raise ValueError(f"listing fault {key!r}: kind must be one of {LISTING_FAULT_KINDS}")
+        if name not in channels:
+            raise ValueError(f"listing fault {key!r}: no channel {name!r}")
     for ref, fields in cfg.get("omit", {}).items():
         _lookup(by_ref, ref).omit = frozenset(fields)
     for ref, host in cfg.get("hosts", {}).items():

@@ -195,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         page = max(param("page", 1), 1)
         channel = site.catalog.channel_for(pageid, lid)
         articles = channel.articles if channel else []
+        if channel and self.listing_fault(site, f"{channel.name}:{page}"):
+            return
         payload = roll_api(
             articles,
             pageid=pageid,
@@ -220,6 +222,8 @@ class Handler(BaseHTTPRequestHandler):
             page = int(query.get("page", ["1"])[0])
         except ValueError:
             page = 1
+        if self.listing_fault(site, f"{spec['channel']}:{page}"):
+            return
         articles = site.catalog.channels[spec["channel"]].articles
         body = roll_html(cid, articles, page=page, per_page=int(spec.get("per_page", 20)))
         self.send_body(200, body, "text/html; charset=utf-8")
@@ -229,7 +233,7 @@ class Handler(BaseHTTPRequestHandler):
         kind = fault.get("kind")
         if kind:
             self._fault = kind
-        if kind and self.fault(site, article, fault, query):
+        if kind and self.fault(site, article.doc_id, fault, query, article):
             return
         body = site.page_body(article)
         if article.real_file:
@@ -242,17 +246,43 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- faults ----------------------------------------------------------------------------
 
+    def listing_fault(self, site: MockSite, key: str) -> bool:
+        """Answers listing page ``key`` (``channel:page``) with its fault, if it has one."""
+        fault = site.catalog.config.get("listing_faults", {}).get(key)
+        if not fault:
+            return False
+        self._fault = fault["kind"]
+        if fault["kind"] == "malformed":  # cut off mid-way, as a broken proxy would
+            body = b'{"result":{"status":{"code":0,"msg":"succ"},"total":50,"data":[{"docid":'
+            self.send_body(200, body, "application/json; charset=utf-8")
+            return True
+        if fault["kind"] == "api_error":
+            status = {"code": int(fault.get("code", 1)), "msg": fault.get("msg", "fail")}
+            body = php_json({"result": {"status": status, "data": []}}).encode("ascii")
+            self.send_body(200, body, "application/json; charset=utf-8")
+            return True
+        return self.fault(site, f"listing:{key}", fault, {})
+
     def fault(
-        self, site: MockSite, article: MockArticle, fault: dict[str, Any], query: dict
+        self,
+        site: MockSite,
+        key: str,
+        fault: dict[str, Any],
+        query: dict,
+        article: MockArticle | None = None,
     ) -> bool:
-        """Answers with the fault; False when this request should get the page after all."""
+        """Answers with the fault; False when this request should get the page after all.
+
+        ``key`` counts the hits of 'N times, then OK' faults; redirects and bodies need the
+        ``article`` (listings only use the kinds that do not).
+        """
         kind = fault["kind"]
         times = int(fault.get("times", 1))
         if kind == "status":
             status = int(fault.get("status", 404))
             self.send_body(status, f"<html><body>{status}</body></html>".encode(), "text/html")
         elif kind in ("flaky", "throttle"):
-            if site.hit(article.doc_id) >= times:
+            if site.hit(key) >= times:
                 self._fault = f"{kind}-recovered"
                 return False
             if kind == "flaky":
@@ -261,6 +291,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 retry = str(fault.get("retry_after", 1))
                 self.send_body(429, b"slow down", "text/plain", extra={"Retry-After": retry})
+        elif article is None:
+            return False
         elif kind == "redirect_loop":
             if fault.get("mode") == "chain":  # ever new URLs: only a redirect limit stops it
                 step = int(query.get("loop", ["0"])[0] or 0) + 1
