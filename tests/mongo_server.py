@@ -45,9 +45,12 @@ def free_port() -> int:
 class NxServer:
     """One nx-27017 child process; ``stop()`` kills it, ``start()`` brings it back on its port."""
 
-    def __init__(self, workdir: Path, *, db: str = "memory", port: int | None = None) -> None:
+    def __init__(self, workdir: Path, *, data: str = "memory", port: int | None = None) -> None:
+        """``data``: ``memory``, or a folder for one SQLite file per database (survives a
+        restart). Either way each logical database is isolated: nx-27017's default single
+        file would let two databases share one ``articles`` table."""
         self.workdir = workdir
-        self.db = db
+        self.data = data
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -65,8 +68,8 @@ class NxServer:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--db",
-            self.db,
+            "--data-dir",
+            self.data,
             "--log-file",
             str(self.workdir / "nx.log"),
             "--pid-file",
