@@ -381,3 +381,17 @@ def test_crawl_path_writes_in_a_thread_and_records_in_order(tmp_path):
     for i in items:
         assert (tmp_path / post_path(i)).read_bytes() == render_post(i)
         assert pipe.index.get(i["doc_id"]).path == post_path(i)
+
+
+def test_settings_switch_the_archive_and_check_the_zone(tmp_path):
+    from scrapy import Spider
+    from scrapy.exceptions import NotConfigured
+    from scrapy.utils.test import get_crawler
+
+    with pytest.raises(NotConfigured):
+        HexoPipeline.from_crawler(get_crawler(Spider, {"ARCHIVE_DIR": ""}))
+    with pytest.raises(ValueError, match="HEXO_TIMEZONE='Mars/Olympus' is not an IANA zone"):
+        HexoPipeline(tmp_path, "Mars/Olympus")
+    crawler = get_crawler(Spider, {"ARCHIVE_DIR": str(tmp_path), "HEXO_TIMEZONE": "Asia/Shanghai"})
+    pipe = HexoPipeline.from_crawler(crawler)
+    assert pipe.root == tmp_path and pipe.hexo_timezone == "Asia/Shanghai"
