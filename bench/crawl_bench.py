@@ -87,6 +87,10 @@ class Result:
     seconds: float = 0.0
     wall: float = 0.0
     rss_mb: float = 0.0
+    cpu_s: float = 0.0
+    """CPU seconds of the crawl process(es), user + system."""
+    site_cpu_s: float = 0.0
+    """CPU seconds the mock site spent serving this run."""
     stored: int | None = None
     unique: bool | None = None
     exits: list[int] = field(default_factory=list)
@@ -133,7 +137,7 @@ def run_processes(commands: list[tuple[list[str], Path, dict[str, str]]], logs: 
             children.append(
                 subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
             )
-    exits, rss = [], []
+    exits, rss, cpu = [], [], []
     deadline = time.monotonic() + 1800
     for child in children:
         while True:
@@ -148,7 +152,17 @@ def run_processes(commands: list[tuple[list[str], Path, dict[str, str]]], logs: 
         child.returncode = os.waitstatus_to_exitcode(status)
         exits.append(child.returncode)
         rss.append(usage.ru_maxrss / 1024)  # Linux reports KB
-    return exits, rss
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    return exits, rss, cpu
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def log_records(site: RunningSite, start: int) -> list[dict[str, Any]]:
@@ -211,16 +225,22 @@ def bench_round(
             for i in range(len(commands))
         ]
         began = time.monotonic()
-        exits, rss = run_processes(commands, logs)
+        site_cpu = process_cpu(site.process.pid)
+        exits, rss, cpu = run_processes(commands, logs)
         result = measure(name, site, start, article_paths)
         result.wall = time.monotonic() - began
         result.rss_mb = max(rss)
         result.exits = exits
+        result.cpu_s = sum(cpu)
+        result.site_cpu_s = process_cpu(site.process.pid) - site_cpu
         if archive is not None:
             check_archive(result, archive, expected)
         results.append(result)
+        per_page = 1000 / max(result.pages, 1)
         print(f"  {name:<12} {result.rate:7.1f} pages/s  ({result.pages} pages, "
-              f"{result.seconds:.1f} s; exit {exits}; RSS {result.rss_mb:.0f} MB)", flush=True)  # fmt: skip
+              f"{result.seconds:.1f} s; exit {exits}; RSS {result.rss_mb:.0f} MB; CPU per page: "
+              f"crawler {result.cpu_s * per_page:.1f} ms, mock site "
+              f"{result.site_cpu_s * per_page:.1f} ms)", flush=True)  # fmt: skip
 
     # bare: Scrapy's defaults (no project), same concurrency, the article URLs on the mirror.
     bare_dir = work / f"{tag}-bare"
@@ -314,11 +334,18 @@ def report(rounds: list[list[Result]], json_path: Path | None) -> int:
         n: statistics.median(r.rate for rnd in rounds for r in rnd if r.name == n) for n in names
     }
     rss = {n: max(r.rss_mb for rnd in rounds for r in rnd if r.name == n) for n in names}
-    print("\nrun           pages/s   × bare   peak RSS   stored once")
+    print(
+        "\nrun           pages/s   × bare   peak RSS   CPU ms/page (crawler + site)   stored once"
+    )
     for result in rounds[-1]:
         n = result.name
         ok = "-" if result.unique is None else ("yes" if result.unique else f"NO ({result.stored})")
-        print(f"{n:<12} {rate[n]:8.1f} {rate[n] / rate['bare']:8.2f} {rss[n]:8.0f} MB   {ok}")
+        per_page = 1000 / max(result.pages, 1)
+        cpu = f"{result.cpu_s * per_page:6.1f} + {result.site_cpu_s * per_page:4.1f}"
+        print(
+            f"{n:<12} {rate[n]:8.1f} {rate[n] / rate['bare']:8.2f} {rss[n]:8.0f} MB"
+            f"   {cpu:<28}   {ok}"
+        )
     ratios = {}
     for target, floor in TARGETS.items():
         top, bottom = target.split("/")
@@ -328,7 +355,20 @@ def report(rounds: list[list[Result]], json_path: Path | None) -> int:
             print(f"{target}: {ratios[target]:.2f} ({verdict} the {floor}× target)")
     if json_path:
         json_path.write_text(
-            json.dumps({"machine": machine(), "rate": rate, "rss_mb": rss, "ratios": ratios}, indent=2),
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "rate": rate,
+                    "rss_mb": rss,
+                    "ratios": ratios,
+                    "cpu_ms_per_page": {
+                        r.name: [round(1000 * r.cpu_s / max(r.pages, 1), 2),
+                                 round(1000 * r.site_cpu_s / max(r.pages, 1), 2)]
+                        for r in rounds[-1]
+                    },
+                },
+                indent=2,
+            ),
             encoding="utf-8",
         )  # fmt: skip
     failed = [r for rnd in rounds for r in rnd if any(r.exits) or r.unique is False]

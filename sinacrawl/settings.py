@@ -47,6 +47,9 @@ CLOSESPIDER_TIMEOUT = int(_env("CLOSESPIDER_TIMEOUT", 540))
 MEMUSAGE_ENABLED = True
 MEMUSAGE_LIMIT_MB = int(_env("MEMUSAGE_LIMIT_MB", 1024))
 MEMUSAGE_WARNING_MB = int(_env("MEMUSAGE_WARNING_MB", 768))
+# Scrapy 2.19's remote control serves an /execute (run Python) endpoint and writes a job file
+# per run, which a kill -9 leaves behind; unattended runs have no use for either.
+REMOTE_CONTROL_ENABLED = False
 EXTENSIONS: dict[str, int | None] = {
     # Progress replaces LogStats: its line also shows stored/dropped/failed articles.
     "scrapy.extensions.logstats.LogStats": None,
