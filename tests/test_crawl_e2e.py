@@ -23,9 +23,6 @@ GOLDEN = REPO / "tests" / "golden"
 
 pytestmark = pytest.mark.slow
 
-# Until the spiders land there is nothing to run end to end.
-pytest.importorskip("sinacrawl.spiders.finance", reason="the finance spider is not there yet")
-
 ROLL = "/feed.mix.sina.com.cn/api/roll/get"
 ARTICLES = "sinacrawl/articles/"
 
@@ -479,6 +476,11 @@ def test_offline_demo_archives_every_listed_article(
     posts = [p for p in archive.rglob("*.md") if ".sinacrawl" not in p.parts]
     assert len(posts) == generated
     assert f"{generated} posts in {archive}" in out
+    # Run again: every article is stored already, nothing is downloaded twice.
+    assert demo.main(["--archive", str(archive), "--no-real-pages"]) == 0
+    again = capsys.readouterr().out
+    assert f"sinacrawl/articles/skipped_known: {generated + 1}" in again  # one is listed twice
+    assert "sinacrawl/articles/stored" not in again
 
 
 def test_crawl_into_mongodb_and_the_archive_together(

@@ -37,7 +37,9 @@ LOCAL_SETTINGS = {
 def demo_config(with_real_pages: bool) -> dict[str, Any]:
     """Three channels of articles from the last hours, one listed twice, a page that lacks its
     byline (the listing fills it in), and the real pages when they are available."""
-    newest = datetime.now(BEIJING).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    # Fixed for the day, so a second run the same day finds every article stored already.
+    midnight = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    newest = midnight - timedelta(minutes=10)
     return {
         "seed": 2026,
         "newest": newest.isoformat(),
