@@ -28,7 +28,7 @@ HEXO_TIMEZONE = _env("HEXO_TIMEZONE")
 MONGO_URI = _env("MONGO_URI")
 MONGO_COLLECTION = _env("MONGO_COLLECTION", "articles")
 # Bulk upserts of this many items; a partial batch is written after MONGO_FLUSH_SECONDS.
-MONGO_BATCH_SIZE = _env("MONGO_BATCH_SIZE", 100)
+MONGO_BATCH_SIZE = _env("MONGO_BATCH_SIZE", 50)
 MONGO_FLUSH_SECONDS = _env("MONGO_FLUSH_SECONDS", 5.0)
 # Where batches MongoDB could not take wait for the next run (default under ARCHIVE_DIR).
 MONGO_SPOOL_DIR = _env("MONGO_SPOOL_DIR")

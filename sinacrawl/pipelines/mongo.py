@@ -556,7 +556,7 @@ class MongoPipeline:
     """Item pipeline (priority 400): every item to MongoDB, when ``MONGO_URI`` is set.
 
     Settings: ``MONGO_URI`` (database from its path, default ``sina``), ``MONGO_COLLECTION``
-    (``articles``), ``MONGO_BATCH_SIZE`` (100), ``MONGO_FLUSH_SECONDS`` (5),
+    (``articles``), ``MONGO_BATCH_SIZE`` (50), ``MONGO_FLUSH_SECONDS`` (5),
     ``MONGO_SPOOL_DIR`` (``<ARCHIVE_DIR>/.sinacrawl/mongo-spool``, or ``./.sinacrawl/…``
     without an archive), ``MONGO_RETRY_TIMES`` (3),
     ``MONGO_RETRY_BACKOFF`` (0.5 s, doubled each retry), ``MONGO_PROBE_SECONDS`` (10: how often
@@ -567,7 +567,7 @@ class MongoPipeline:
         settings = crawler.settings
         self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
         self.redact = Redactor(uri)
-        self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 100))
+        self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 50))
         self.flush_seconds = settings.getfloat("MONGO_FLUSH_SECONDS", 5.0)
         # Beside the archive's own state; in the working folder for MongoDB-only runs.
         spool = settings.get("MONGO_SPOOL_DIR") or Path(
