@@ -121,7 +121,7 @@ def test_roll_pages_cover_the_channel_newest_first_without_repeats(site) -> None
         urls += [e["url"] for e in data]
         page += 1
     catalog = build_catalog(CONFIG)
-    assert first["total"] == len(catalog.channels["china"].articles) == len(urls) == 12 + 15
+    assert first["total"] == len(catalog.channels["china"].articles) == len(urls) == 12 + 16
     assert len(set(urls)) == len(urls)
     assert urls == [a.url for a in catalog.channels["china"].articles]
     times = [a.ctime for a in catalog.channels["china"].articles]
@@ -143,7 +143,7 @@ def test_real_pages_are_listed_oldest_last_under_their_real_urls(site) -> None:
 
 
 def test_num_is_capped_and_unknown_channels_are_empty(site) -> None:
-    assert len(roll(site, 155, 1686, num=500)["data"]) == 12 + 15  # max_num 50 > 27 entries
+    assert len(roll(site, 155, 1686, num=500)["data"]) == 12 + 16  # max_num 50 > 27 entries
     assert len(roll(site, 155, 1686, num=3)["data"]) == 3
     empty = roll(site, 999, 1)
     assert empty["data"] == [] and empty["total"] == 0
@@ -223,7 +223,7 @@ def test_some_pages_are_gbk_and_say_so(site) -> None:
 
 def test_real_pages_are_served_byte_exact(site, fixtures_dir: Path) -> None:
     served = [a for a in build_catalog(CONFIG).articles() if a.real_file]
-    assert len(served) == 15  # p03's original URL is unknown
+    assert len(served) == 16
     for a in served:
         status, _, body = get(site, a.mirror_path)
         assert status == 200 and body == Path(a.real_file).read_bytes(), a.ref

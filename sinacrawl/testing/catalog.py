@@ -84,8 +84,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 # The real pages (../shared/fixtures/sina-pages) under their real URLs, with the listing time
-# a roll would have shown (the page's own date; the page wins over it anyway). p03's original
-# URL is unknown, so it is not served.
+# a roll would have shown (the page's own date; the page wins over it anyway). p03's URL is
+# not in the fixtures table; the page names it itself (its mood-counter widget).
 REAL_PAGES: tuple[tuple[str, str, str], ...] = (
     (
         "p01",
@@ -93,6 +93,7 @@ REAL_PAGES: tuple[tuple[str, str, str], ...] = (
         "2004-10-13T14:01:00",
     ),
     ("p02", "http://bj.house.sina.com.cn/p/2005-03-31/031868306.html", "2005-03-31T03:18:00"),
+    ("p03", "http://ent.sina.com.cn/y/2009-11-09/13482762951.shtml", "2009-11-09T13:48:00"),
     (
         "p04",
         "http://finance.sina.com.cn/money/forex/forexroll/2016-05-25/doc-ifxsktkp9337164.shtml",

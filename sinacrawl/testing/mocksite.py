@@ -21,11 +21,13 @@ import argparse
 import contextlib
 import functools
 import json
+import os
 import select
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -448,12 +450,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--config", type=Path, help="JSON config (see catalog.DEFAULT_CONFIG)")
-    parser.add_argument("--log", type=Path, help="request log, one JSON object a line")
+    parser.add_argument(
+        "--log", type=Path, help="request log, one JSON object a line (default: a temp file)"
+    )
     parser.add_argument("--manifest", type=Path, help="write the site's article list here")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the mock site only listens on loopback addresses")
     config = json.loads(args.config.read_text(encoding="utf-8")) if args.config else None
+    if args.log is None:
+        handle, name = tempfile.mkstemp(prefix="sina-mock-requests-", suffix=".jsonl")
+        os.close(handle)
+        args.log = Path(name)
+    print(f"request log: {args.log}", file=sys.stderr, flush=True)
     server = make_server(config, port=args.port, log_path=args.log, host=args.host)
     if args.manifest:
         manifest = server.site.catalog.manifest()
