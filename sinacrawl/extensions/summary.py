@@ -133,6 +133,43 @@ def storage_failures(stats: Mapping[str, Any], counts: dict[str, Any]) -> dict[s
     return {what: n for what, n in found.items() if n}
 
 
+def _spider_errors(stats: Mapping[str, Any], close_reason: str | None) -> str | None:
+    errors = _prefixed_total(stats, "spider_exceptions/count", "sinacrawl/listings/failed")
+    if errors or close_reason in ("closespider_errorcount", "start_error"):
+        return f"{errors} spider errors or unreadable listing pages (close reason: {close_reason})"
+    return None
+
+
+def _nothing_stored(
+    counts: dict[str, Any],
+    close_reason: str | None,
+    benign_drops: tuple[str, ...],
+    shared_queue: bool,
+) -> str | None:
+    if counts["stored"]:
+        return None
+    bad_drops = {r: n for r, n in counts["dropped"].items() if r not in benign_drops}
+    benign = sum(counts["dropped"].values()) - sum(bad_drops.values())
+    failed = dict(counts["failed"])
+    if close_reason in INTERRUPTED_REASONS:
+        # Articles cut off by Ctrl-C or the memory limit say nothing about the extractor.
+        failed.pop("unfinished", None)
+    lost = sum(failed.values()) + sum(bad_drops.values())
+    cut_off = counts["failed"].get("unfinished", 0) - failed.get("unfinished", 0)
+    new = max(counts["scheduled"] - counts["duplicate"] - benign - cut_off, lost)
+    if shared_queue:
+        # Another worker may have stored what this one scheduled: judge by own outcomes only.
+        new = lost
+    if new <= 0:
+        return None
+    why = "; ".join(
+        f"{group}: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
+        for group, reasons in (("failed", failed), ("dropped", bad_drops))
+        if reasons
+    )
+    return f"listings had {new} new articles but none was stored ({why or 'no outcome recorded'})"
+
+
 def decide(
     stats: Mapping[str, Any],
     close_reason: str | None,
@@ -150,52 +187,22 @@ def decide(
     ('NOTHING_STORED', ['listings had 4 new articles but none was stored (failed: http_500 4)'])
     """
     counts = article_counts(stats)
-    found: dict[ExitCode, str] = {}
-
     storage = storage_failures(stats, counts)
-    if storage:
-        found[ExitCode.STORAGE_FAILURE] = "storage failures: " + ", ".join(
-            f"{n} {what}" for what, n in storage.items()
-        )
-
-    spider = _prefixed_total(stats, "spider_exceptions/count", "sinacrawl/listings/failed")
-    if spider or close_reason in ("closespider_errorcount", "start_error"):
-        found[ExitCode.SPIDER_ERRORS] = (
-            f"{spider} spider errors or unreadable listing pages (close reason: {close_reason})"
-        )
-
-    bad_drops = {r: n for r, n in counts["dropped"].items() if r not in benign_drops}
-    benign = sum(counts["dropped"].values()) - sum(bad_drops.values())
-    failed = dict(counts["failed"])
-    if close_reason in INTERRUPTED_REASONS:
-        # Articles cut off by Ctrl-C or the memory limit say nothing about the extractor.
-        failed.pop("unfinished", None)
-    lost = sum(failed.values()) + sum(bad_drops.values())
-    unfinished = counts["failed"].get("unfinished", 0) - failed.get("unfinished", 0)
-    new = max(counts["scheduled"] - counts["duplicate"] - benign - unfinished, lost)
-    if shared_queue:
-        # Another worker may have stored what this one scheduled: judge by own outcomes only.
-        new = lost
-    if counts["stored"] == 0 and new > 0:
-        why = "; ".join(
-            f"{group}: " + ", ".join(f"{r} {n}" for r, n in reasons.items())
-            for group, reasons in (("failed", failed), ("dropped", bad_drops))
-            if reasons
-        )
-        found[ExitCode.NOTHING_STORED] = (
-            f"listings had {new} new articles but none was stored ({why or 'no outcome recorded'})"
-        )
-
-    if coverage:
-        found[ExitCode.COVERAGE] = "field coverage too low: " + "; ".join(coverage)
-
-    if close_reason in INTERRUPTED_REASONS:
-        found[ExitCode.INTERRUPTED] = f"run stopped early ({close_reason})"
-
-    for code in SEVERITY:
-        if code in found:
-            return code, [found[c] for c in SEVERITY if c in found]
-    return ExitCode.OK, []
+    found = {
+        ExitCode.STORAGE_FAILURE: "storage failures: "
+        + ", ".join(f"{n} {what}" for what, n in storage.items())
+        if storage
+        else None,
+        ExitCode.SPIDER_ERRORS: _spider_errors(stats, close_reason),
+        ExitCode.NOTHING_STORED: _nothing_stored(counts, close_reason, benign_drops, shared_queue),
+        ExitCode.COVERAGE: "field coverage too low: " + "; ".join(coverage) if coverage else None,
+        ExitCode.INTERRUPTED: f"run stopped early ({close_reason})"
+        if close_reason in INTERRUPTED_REASONS
+        else None,
+    }
+    reasons = [reason for code in SEVERITY if (reason := found[code])]
+    worst = next((code for code in SEVERITY if found[code]), ExitCode.OK)
+    return worst, reasons
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
