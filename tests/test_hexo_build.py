@@ -4,7 +4,8 @@ Hexo and its renderers are installed from npm once into a cache outside the repo
 (tests/node_tools.py); each test lays out a throw-away site around an archive written by
 the HexoPipeline and runs ``hexo generate`` with the machine's TZ set to New York, so a date
 that depended on the builder's zone would show. Both ``date`` styles are checked against
-the site config they are meant for (SPEC §4).
+the site config they are meant for (SPEC §4), over the real archive posts with hostile
+additions, and over what a real crawl of the mock site wrote.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def archive_items() -> list[dict]:
     return items
 
 
-def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | None) -> dict:
-    """Write the archive with the pipeline, run ``hexo generate``, return pages by source."""
+def make_site(site: Path, modules: Path, hexo_timezone: str | None) -> Path:
+    """A Hexo site around ``site/source/_posts`` whose config matches ``hexo_timezone``."""
     (site / "themes" / "mini" / "layout").mkdir(parents=True)
     for name in ("post", "index", "page"):
         (site / "themes" / "mini" / "layout" / f"{name}.ejs").write_text(POST_LAYOUT)
@@ -94,13 +95,11 @@ def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | Non
     package = {"name": "site", "private": True, "hexo": {"version": "8.1.2"}}
     (site / "package.json").write_text(json.dumps({**package, "dependencies": HEXO_PACKAGES}))
     (site / "node_modules").symlink_to(modules)
+    return site / "source" / "_posts"
 
-    pipe = HexoPipeline(site / "source" / "_posts", hexo_timezone)
-    pipe.open_spider()
-    for item in items:
-        pipe.store(item)
-    pipe.close_spider()
 
+def generate(site: Path, modules: Path) -> dict:
+    """Run ``hexo generate`` (machine TZ: New York); the generated posts by source path."""
     env = {**os.environ, "TZ": "America/New_York"}
     proc = subprocess.run(
         [str(modules / ".bin" / "hexo"), "generate"],
@@ -123,6 +122,16 @@ def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | Non
         for article in root.iter("article"):
             pages[article.get("data-source")] = article
     return pages
+
+
+def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | None) -> dict:
+    """Write ``items`` with the pipeline into a fresh site and generate it."""
+    pipe = HexoPipeline(make_site(site, modules, hexo_timezone), hexo_timezone)
+    pipe.open_spider()
+    for item in items:
+        pipe.store(item)
+    pipe.close_spider()
+    return generate(site, modules)
 
 
 def text_of(fragment: str) -> str:
@@ -163,3 +172,35 @@ def test_hexo_generates_every_post_with_title_true_date_and_body(
     literal = pages["_posts/金融/新浪财经/2026-11-27-itemplate00001.md"]
     assert "{{ site.title }}" in literal.text_content()
     assert "{% endraw %}" in literal.text_content()
+
+
+def test_hexo_builds_what_a_crawl_of_the_mock_site_wrote(tmp_path, hexo_modules):
+    """The whole chain: spider → extractor → pipelines → posts → Hexo → pages."""
+    from datetime import timedelta
+
+    from sinacrawl.parsing.dates import BEIJING
+    from sinacrawl.testing.process import mocksite_process, run_crawl
+
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 12, "path": "china/gncj"}]
+    config = {"seed": 3, "newest": newest.isoformat(), "size_kb": 8, "channels": channels}
+    posts = make_site(tmp_path / "site", hexo_modules, "Asia/Shanghai")
+    with mocksite_process(config, tmp_path / "mock") as site:
+        result = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "run",
+            archive=posts,
+            settings={"HEXO_TIMEZONE": "Asia/Shanghai", "DOWNLOAD_DELAY": "0"},
+        )
+    assert result.returncode == 0, result.log[-3000:]
+    assert len(result.items) == 12 and len(result.posts()) == 12
+    pages = generate(tmp_path / "site", hexo_modules)
+    assert len(pages) == 12
+    for item in result.items:
+        page = pages["_posts/" + post_path(item)]
+        assert page.find_class("p-name")[0].text_content() == item["title"]
+        assert page.find(".//time").get("datetime") == instant(item["published_at"])
+        shown = re.sub(r"\s+", " ", page.find_class("e-content")[0].text_content())
+        for line in item["body_text"].splitlines():
+            assert re.sub(r"\s+", " ", line).strip() in shown, (item["doc_id"], line)
