@@ -185,6 +185,24 @@ def test_since_until_bound_what_is_fetched(three_channel_site: RunningSite, tmp_
     assert_counts_add_up(result)
 
 
+def test_window_applies_to_the_pages_own_date_too(tmp_path: Path) -> None:
+    config = recent_config(
+        channels=[{"name": "china", "pageid": 155, "lid": 1686, "count": 6}],
+        page_dates={"china:1": "2025-01-02T08:30:00+08:00", "china:2": "2030-01-02T08:30:00+08:00"},
+    )
+    with mocksite_process(config, tmp_path / "site") as site:
+        china = site.catalog.channels["china"].articles
+        since = (china[-1].ctime - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        until = (china[0].ctime + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        result = crawl(site, tmp_path / "run", args={"since": since, "until": until})
+    no_tracebacks(result)
+    assert len(article_fetches(site)) == 6  # the listing times are all inside the window
+    refs = site.catalog.by_ref
+    assert {i["doc_id"] for i in result.items} == {refs[f"china:{n}"].doc_id for n in (0, 3, 4, 5)}
+    assert result.stat(ARTICLES + "dropped/out_of_window") == 2
+    assert_counts_add_up(result)
+
+
 def test_max_pages_bounds_the_listing_walk(three_channel_site: RunningSite, tmp_path: Path) -> None:
     site = three_channel_site
     result = crawl(site, tmp_path / "run", args={"channels": "china", "num": 5, "max_pages": 2})

@@ -51,6 +51,7 @@ CONFIG = {
         "china:9": {"kind": "status", "status": 502},
     },
     "omit": {"macro:1": ["date", "source"]},
+    "page_dates": {"usstock:2": "2025-01-02T08:30:00+08:00"},
     "robots": {"tech.sina.com.cn": {"status": 503}},
     "html_listings": [{"cid": 56592, "channel": "china", "per_page": 5}],
     "real_pages": str(FIXTURES),
@@ -237,6 +238,16 @@ def test_pages_without_date_or_source_keep_them_in_the_listing(site) -> None:
     assert page.css('meta[property="article:published_time"]').get() is None
     entry = next(e for e in roll(site, 155, 1687)["data"] if e["url"] == a.url)
     assert entry["media_name"] == a.media_name and int(entry["ctime"]) == int(a.ctime.timestamp())
+
+
+def test_a_page_can_disagree_with_its_listing_time(site) -> None:
+    a = article("usstock:2")
+    page = parsel.Selector(
+        get(site, a.mirror_path)[2].decode("gb18030" if a.encoding == "gbk" else "utf-8")
+    )
+    assert page.css("span.date::text").get() == "2025年01月02日 08:30"
+    entry = next(e for e in roll(site, 153, 2516)["data"] if e["url"] == a.url)
+    assert int(entry["ctime"]) == int(a.ctime.timestamp()) != int(a.page_time.timestamp())
 
 
 def test_robots_allow_all_unless_configured(site) -> None:

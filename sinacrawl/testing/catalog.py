@@ -69,6 +69,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "listing_faults": {},
     # {"ref": ["date", "source"]}: the page lacks these, the listing still has them.
     "omit": {},
+    # {"ref": "2026-01-02T08:00:00+08:00"}: the page's byline shows this time, not the listing's.
+    "page_dates": {},
     # Refs whose page and listing show a later edit (mtime two hours after ctime).
     "revised": [],
     # {"ref": "tech.sina.com.cn"}: serve (and list) that article on another Sina host.
@@ -250,6 +252,8 @@ class MockArticle:
     real_file: str | None = None
     """Path of the real fixture page served for it, if any."""
     revised: bool = False
+    page_time: datetime | None = None
+    """What the page's byline says when it disagrees with the listing (``page_dates``)."""
     index: int = 0
     """Position in the owner channel (generated articles), for the page generator's seed."""
 
@@ -276,6 +280,7 @@ class MockArticle:
             "fault": self.fault,
             "real_file": self.real_file,
             "revised": self.revised,
+            "page_time": self.page_time.isoformat() if self.page_time else None,
         }
 
 
@@ -492,6 +497,8 @@ def _apply_overrides(cfg: dict[str, Any], by_ref: dict[str, MockArticle]) -> Non
         article = _lookup(by_ref, ref)
         parts = urlsplit(article.url)
         article.url = parts._replace(netloc=host).geturl()
+    for ref, when in cfg.get("page_dates", {}).items():
+        _lookup(by_ref, ref).page_time = datetime.fromisoformat(when).astimezone(BEIJING)
     for ref in cfg.get("revised", ()):
         article = _lookup(by_ref, ref)
         article.revised = True

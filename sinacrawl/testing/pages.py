@@ -38,7 +38,7 @@ def article_page(article: MockArticle) -> bytes:
     """The article page in the 2017+ finance template, encoded as the article says."""
     rng = random.Random(f"{article.doc_id}:{article.index}")
     charset = "gb2312" if article.encoding == "gbk" else "utf-8"
-    stamp = article.ctime
+    stamp = article.page_time or article.ctime
     paragraphs = _paragraphs(rng, article)
     body = "\n".join(f"<p>\u3000\u3000{html.escape(p)}</p>" for p in paragraphs[:2])
     if article.image:
