@@ -160,12 +160,8 @@ class ArchiveIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = self._connect()
-            if not fresh:
-                db.execute("SELECT count(*) FROM posts").fetchone()
         except sqlite3.DatabaseError as exc:
             logger.warning("archive index %s is damaged (%s); rebuilding it", self.path, exc)
-            with contextlib.suppress(NameError):
-                db.close()
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(f"{self.path}{suffix}", f"{self.path}.damaged{suffix}")
@@ -177,11 +173,16 @@ class ArchiveIndex:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        # WAL with synchronous=NORMAL loses nothing when the process is killed; a power cut
-        # can lose the last rows, which only means those posts are fetched again.
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(_SCHEMA)
+        try:
+            # WAL with synchronous=NORMAL loses nothing when the process is killed; a power
+            # cut can lose the last rows, which only means those posts are fetched again.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            db.execute("SELECT count(*) FROM posts").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
         return db
 
     def _rebuild(self, db: sqlite3.Connection) -> None:

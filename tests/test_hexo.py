@@ -47,6 +47,27 @@ def split_post(text: str) -> tuple[dict, str]:
     return yaml.safe_load(fm), body
 
 
+# The seed's layout, line by line; what may vary is each value (and the optional image keys).
+SEED_LAYOUT = re.compile(
+    r"---\n"
+    r"title: (?:'[^\n]*'|\"[^\n]*\")\n"
+    r"categories: \n(?: - [^\n]+\n)*"
+    r"(?:headimg: '[^\n]*'\n)?"
+    r"author: [^\n]+\n"
+    r"comments: false\n"
+    r"date: (?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT"
+    r"|\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\n"
+    r"(?:thumbnail: '[^\n]*'\n)?"
+    r"---\n\n<div>   \n(?:[^\n]*\S[^\n]*\n)*</div>\n"
+)
+
+
+def assert_seed_layout(text: str) -> None:
+    """The post has the seed's shape (SPEC §4): key order, wrapper, no blank line in the body."""
+    assert SEED_LAYOUT.fullmatch(text), text[:600]
+    assert ("\nheadimg: " in text) == ("\nthumbnail: " in text)
+
+
 def seed_item(path: Path) -> dict:
     """An item carrying what an archive post says (its body as body_html)."""
     meta, body = split_post(path.read_text(encoding="utf-8").lstrip("\n"))
@@ -72,11 +93,13 @@ def test_seed_layout_byte_for_byte():
     assert out.endswith("\n</div>\n")
     assert "\n\n" not in out[len(expected_front) :]
     assert "<!--" not in out  # hidden comments stay hidden: they are gone
+    assert_seed_layout(out)
 
 
 @pytest.mark.parametrize("post", sorted(POSTS.glob("*.md")), ids=lambda p: p.stem[:24])
 def test_real_posts_round_trip(post):
     src = seed_item(post)
+    assert_seed_layout(render_post(src).decode("utf-8"))
     meta, body = split_post(render_post(src).decode("utf-8"))
     assert meta["title"] == src["title"]
     assert meta["categories"] == src["categories"]

@@ -24,7 +24,7 @@ from sinacrawl.pipelines.hexo import HexoPipeline
 from sinacrawl.posts import post_path
 from tests.conftest import FIXTURES
 from tests.node_tools import node_project
-from tests.test_hexo import seed_item
+from tests.test_hexo import assert_seed_layout, seed_item
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +195,8 @@ def test_hexo_builds_what_a_crawl_of_the_mock_site_wrote(tmp_path, hexo_modules)
         )
     assert result.returncode == 0, result.log[-3000:]
     assert len(result.items) == 12 and len(result.posts()) == 12
+    for post in result.posts():
+        assert_seed_layout(post.read_text(encoding="utf-8"))
     pages = generate(tmp_path / "site", hexo_modules)
     assert len(pages) == 12
     for item in result.items:

@@ -97,3 +97,8 @@ def test_unknown_fields_ignored_and_odd_values_survive():
     )
     assert "extra" not in item
     assert item["images"] == ["https://n.sinaimg.cn/a.jpg", "3"]
+
+
+def test_keyword_repeating_the_title_is_not_a_keyword():
+    item = ValidatePipeline().process_item(raw(keywords=["人社部：党领导就业", "社保"]))
+    assert item["keywords"] == ["社保"]

@@ -112,6 +112,8 @@ def normalise(item: Any) -> dict[str, Any]:
         data["url"] = canonical_url(data["url"])
     if not data["doc_id"]:
         data["doc_id"] = doc_id_from_url(data["url"])
+    # SPEC §3: keywords that merely repeat the title are not keywords.
+    data["keywords"] = [k for k in data["keywords"] if k != data["title"]]
     return data
 
 
