@@ -193,12 +193,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed for the call order")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--profile", action="store_true", help="cProfile ours over all pages")
+    parser.add_argument(
+        "--interleave",
+        choices=("block", "call"),
+        default="block",
+        help="block: each round runs each tool over all pages, tools in shuffled order (a "
+        "crawler's steady state); call: every single call shuffled among the tools' calls "
+        "(cold caches: slow tools evict the fast one's)",
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="TOOL", help="measure only these (lxml ours gne trafilatura)"
+    )
     args = parser.parse_args(argv)
 
     urls = request_urls()
     pages = [(p.stem, p.read_bytes(), urls.get(p.stem)) for p in real_pages()]
     tools = [Tool("lxml", lxml_floor, ())]
-    tools += [t for t in (make_ours(), make_gne(), make_trafilatura()) if t]
+    makers = {"ours": make_ours, "gne": make_gne, "trafilatura": make_trafilatura}
+    wanted = set(args.only or ("lxml", *makers))
+    tools = [t for t in tools if t.name in wanted]
+    tools += [t for t in (make() for name, make in makers.items() if name in wanted) if t]
     times: dict[tuple[str, str], list[float]] = {}
     outputs: dict[tuple[str, str], dict[str, Any] | None] = {}
 
@@ -208,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = random.Random(args.seed)
     for _ in range(args.rounds):
-        order = [(t, pg) for pg in pages for t in tools]
-        rng.shuffle(order)
+        if args.interleave == "call":  # every call after a random other tool's call
+            order = [(t, pg) for pg in pages for t in tools]
+            rng.shuffle(order)
+        else:  # each tool runs through all pages in turn, tools in a new order each round
+            order = [(t, pg) for t in rng.sample(tools, len(tools)) for pg in pages]
         for tool, (stem, body, url) in order:
             times.setdefault((tool.name, stem), []).append(timed(tool.run, body, url)[0])
 
@@ -219,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     median = {name: statistics.median(v.values()) for name, v in per_page.items()}
 
-    print(f"\n{len(pages)} real pages, {args.rounds} interleaved rounds, median per-page time:")
+    print(
+        f"\n{len(pages)} real pages, {args.rounds} rounds interleaved by {args.interleave}, "
+        "median per-page time:"
+    )
     for t in tools:
         print(f"  {t.name:<12} {median[t.name] * 1000:9.2f} ms")
     ratios = {}
