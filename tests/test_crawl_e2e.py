@@ -309,6 +309,7 @@ FAULTS: dict[str, dict[str, Any]] = {
     "china:13": {"kind": "status", "status": 500},
     "china:14": {"kind": "oversize", "chunked": True},
     "china:15": {"kind": "throttle", "retry_after": 3600, "times": 5},
+    "china:16": {"kind": "gzip_bomb"},
 }
 STORED = ("china:0", "china:1", "china:2", "china:10", "china:11")
 # Each article that cannot be stored fails for its own, named reason.
@@ -323,6 +324,7 @@ FAILED_REASONS = {
     "china:12": "robots",
     "china:13": "http_500",
     "china:15": "http_429",
+    "china:16": "too_large",  # inflated beyond DOWNLOAD_MAXSIZE
 }
 # A streamed (chunked) body over DOWNLOAD_MAXSIZE: Scrapy cancels it without a message, so
 # the accounting cannot tell it from other cancellations yet; either name is accepted.
@@ -334,7 +336,7 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runnin
     """One crawl over a channel where most articles misbehave; the tests below read it."""
     tmp = tmp_path_factory.mktemp("faults")
     config = recent_config(
-        channels=[{"name": "china", "pageid": 155, "lid": 1686, "count": 16}],
+        channels=[{"name": "china", "pageid": 155, "lid": 1686, "count": 17}],
         faults=FAULTS,
         omit={"china:11": ["date", "source"]},
         hosts={"china:12": "tech.sina.com.cn"},
@@ -357,7 +359,7 @@ def test_faults_end_in_the_expected_outcome(fault_run) -> None:
     assert stored_ids(result) == {by_ref[r].doc_id for r in STORED}
     assert len(result.posts()) == len(STORED)
     counts = assert_counts_add_up(result)
-    assert counts["scheduled"] == 16
+    assert counts["scheduled"] == 17
     assert counts["stored"] == len(STORED)
     assert failed_without_streamed(result.summary["articles"]["failed"]) == dict(
         Counter(FAILED_REASONS.values())
@@ -378,7 +380,7 @@ def test_run_summary_agrees_with_the_stats(fault_run) -> None:
     _, result = fault_run
     assert result.summary is not None, "no SINACRAWL_SUMMARY file"
     articles = result.summary["articles"]
-    assert articles["scheduled"] == 16 and articles["stored"] == len(STORED)
+    assert articles["scheduled"] == 17 and articles["stored"] == len(STORED)
     stats_failed = {
         k.removeprefix(ARTICLES + "failed/"): v
         for k, v in result.stats_with(ARTICLES + "failed/").items()

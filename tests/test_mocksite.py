@@ -43,6 +43,7 @@ CONFIG = {
         "china:10": {"kind": "short_body"},
         "china:11": {"kind": "oversize", "bytes": 3 * 1024 * 1024},
         "macro:0": {"kind": "gbk_utf8_header"},
+        "macro:5": {"kind": "gzip_bomb", "bytes": 64 * 1024 * 1024},
     },
     "listing_faults": {
         "macro:2": {"kind": "flaky", "status": 500, "times": 1},
@@ -310,6 +311,20 @@ def test_short_body_promises_more_than_it_sends(site) -> None:
 def test_oversize_body_is_announced(site) -> None:
     status, headers, _ = get(site, article("china:11").mirror_path, method="HEAD")
     assert status == 200 and int(headers["Content-Length"]) >= 3 * 1024 * 1024
+
+
+def test_gzip_bomb_is_small_on_the_wire_and_huge_inflated(site) -> None:
+    import zlib
+
+    status, headers, body = get(site, article("macro:5").mirror_path)
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert len(body) < 200 * 1024
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    size = 0
+    while chunk := inflater.decompress(body, 1 << 20):
+        size += len(chunk)
+        body = inflater.unconsumed_tail
+    assert size >= 64 * 1024 * 1024
 
 
 def test_gbk_body_behind_a_utf8_header(site) -> None:

@@ -76,6 +76,8 @@ IGNORE_REASONS: tuple[tuple[str, str], ...] = (
     ("robots.txt", "robots"),
     ("max redirections", "too_many_redirects"),
     ("offsite", "offsite"),
+    # HttpCompressionMiddleware: a gzip/br body that inflates beyond DOWNLOAD_MAXSIZE.
+    ("download_maxsize", "too_large"),
 )
 
 

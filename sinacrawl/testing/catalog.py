@@ -32,6 +32,7 @@ FAULT_KINDS = (
     "short_body",  # Content-Length larger than the bytes sent, then close
     "oversize",  # a body of "bytes" bytes (default 12 MB), announced or chunked
     "gbk_utf8_header",  # a GBK page (meta gb2312) served with "charset=utf-8" in the header
+    "gzip_bomb",  # a small gzip body that inflates to "bytes" (default 256 MB)
 )
 
 # Faults a listing page (roll API or HTML roll listing) can have, keyed "<channel>:<page>".

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gzip
+import io
 import json
 import os
 import select
@@ -47,6 +49,7 @@ ROLL_HTML_PREFIX = "/finance.sina.com.cn/roll/c/"
 OFFSITE_PREFIX = "/offsite/"
 DEFAULT_HANG_SECONDS = 60.0
 DEFAULT_OVERSIZE_BYTES = 12 * 1024 * 1024
+DEFAULT_BOMB_BYTES = 256 * 1024 * 1024  # about 250 KB on the wire
 
 
 class MockSite:
@@ -63,6 +66,7 @@ class MockSite:
         cache_size = int(catalog.config.get("page_cache", 4096))
         self._page = functools.lru_cache(maxsize=cache_size)(self._render)
         self._oversize = functools.lru_cache(maxsize=2)(self._make_oversize)
+        self._bomb = functools.lru_cache(maxsize=2)(self._make_bomb)
         self.html_listings = {
             str(spec["cid"]): spec for spec in catalog.config.get("html_listings", ())
         }
@@ -102,6 +106,21 @@ class MockSite:
         if article.real_file:
             return Path(article.real_file).read_bytes()
         return article_page(article)
+
+    def gzip_bomb(self, size: int) -> bytes:
+        return self._bomb(size)
+
+    @staticmethod
+    def _make_bomb(size: int) -> bytes:
+        """A small gzip body that inflates to ``size`` bytes of one HTML comment."""
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as packed:
+            packed.write(b"<!DOCTYPE html><html><body><!-- ")
+            block = b"0" * (1024 * 1024)
+            for _ in range(size // len(block)):
+                packed.write(block)
+            packed.write(b" --></body></html>")
+        return out.getvalue()
 
     def oversize_body(self, size: int) -> bytes:
         return self._oversize(size)
@@ -325,6 +344,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif kind == "oversize":
             self.oversize(site, int(fault.get("bytes", DEFAULT_OVERSIZE_BYTES)), fault)
+        elif kind == "gzip_bomb":
+            body = site.gzip_bomb(int(fault.get("bytes", DEFAULT_BOMB_BYTES)))
+            extra = {"Content-Encoding": "gzip"}
+            self.send_body(200, body, "text/html; charset=utf-8", extra=extra)
         else:  # gbk_utf8_header: the page itself, served with a lying header
             return False
         return True
