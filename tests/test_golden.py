@@ -192,3 +192,25 @@ def test_body_html_keeps_content_images_and_drops_furniture(page: Path):
     tags = sorted({el.tag for el in root.iter() if el.tag in FORBIDDEN_IN_BODY_HTML})
     assert not tags, f"furniture tags left in body_html: {tags}"
     assert "<!--" not in html, "hidden comments left in body_html"
+
+
+@pytest.mark.slow
+def test_extraction_benchmark_runs_and_scores_ours_against_the_golden_files():
+    """bench/extract_bench.py keeps working (GNE/trafilatura are bench-only, left out here)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    run = subprocess.run(
+        [sys.executable, "bench/extract_bench.py", "--rounds", "1", "--only", "lxml", "ours"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "ours/lxml" in run.stdout
+    accuracy = run.stdout.split("field accuracy", 1)[1]
+    ours = next(line for line in accuracy.splitlines() if line.strip().startswith("ours "))
+    assert ours.split()[1:3] == ["1.00", "1.00"], f"title/date accuracy of ours: {ours}"
