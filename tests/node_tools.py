@@ -28,10 +28,11 @@ def node_project(name: str, packages: dict[str, str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = [
-            p for p in packages if not (folder / "node_modules" / p / "package.json").exists()
-        ]
-        if missing:
+        # Written only after a complete install: an interrupted npm run is simply redone.
+        marker = folder / ".installed.json"
+        wanted = json.dumps(packages, sort_keys=True)
+        if not marker.exists() or marker.read_text() != wanted:
+            marker.unlink(missing_ok=True)
             (folder / "package.json").write_text(
                 json.dumps({"name": f"sinacrawl-{name}", "private": True, "dependencies": packages})
             )
@@ -42,6 +43,7 @@ def node_project(name: str, packages: dict[str, str]) -> Path:
                 timeout=NPM_TIMEOUT,
                 stdin=subprocess.DEVNULL,
             )
+            marker.write_text(wanted)
     return folder
 
 
