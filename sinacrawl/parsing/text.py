@@ -79,6 +79,7 @@ JUNK_TEXT = re.compile(
     re.X,
 )
 MAX_JUNK_BLOCK = 160
+_LONG_BLOCK = 3 * MAX_JUNK_BLOCK  # raw text (with markup whitespace) surely over the limit
 # Blocks (or loose text) where the article ends: they and everything after them go.
 END_MARKERS = re.compile(r"本期精彩回顾|往期精彩回顾|【本文来自微信公众号|END\s*$")
 # A standalone byline paragraph: "文/玉浊清", "作者：张三", "（记者 王小明）".
@@ -405,7 +406,11 @@ def _drop_junk_blocks(container: etree._Element, title: str | None) -> None:
     for el in _LEAF_BLOCKS(container):
         if el.getparent() is None:
             continue
-        text = block_text(el)
+        raw = text_content(el)
+        if len(raw) > _LONG_BLOCK:
+            first_block_seen = True  # a real paragraph: nothing below applies to it
+            continue
+        text = collapse(raw)
         if not text:
             continue
         short = len(text) <= MAX_JUNK_BLOCK
@@ -459,37 +464,54 @@ def _images(container: etree._Element, base_url: str | None, published: date | N
     return images
 
 
+_CAPTIONS = etree.XPath(
+    "descendant::*[self::span or self::div or self::p][contains(@class, 'img_descr')"
+    " or contains(@class, 'caption') or contains(@class, 'pic_txt')"
+    " or contains(@class, 'img-desc') or contains(@class, 'imgtxt')]"
+)
+_IMAGE_WRAPPERS = etree.XPath("descendant::div[contains(@class, 'img_wrapper')]")
+_ATTRIBUTES = etree.XPath("descendant-or-self::*/@*")
+_KEPT_ATTRS = frozenset(a for attrs in KEEP_ATTRS.values() for a in attrs)
+_NOT_KEPT = etree.XPath(
+    "descendant::*[not(" + " or ".join(f"self::{tag}" for tag in sorted(KEEP_TAGS)) + ")]"
+)
+_WRAPPERS = frozenset({"div", "center", "section", "article", "font"})
+_BLOCKISH_WRAPPERS = frozenset({"div", "center", "section", "article"})
+# Kept inline/paragraph elements left with nothing visible in them (spaces of any kind).
+_EMPTY = etree.XPath(
+    "descendant::*[self::p or self::figcaption or self::strong or self::b or self::em"
+    " or self::a][not(descendant::img or descendant::table)]"
+    "[normalize-space(translate(., '\u3000\u00a0\u200b', '   ')) = '']"
+)
+
+
 def _simplify(container: etree._Element, base_url: str | None) -> None:
-    """Only the kept tags and attributes; wrappers unwrapped, captions as figcaption."""
-    for el in list(container.iterdescendants()):
-        tag = el.tag
-        if not isinstance(tag, str):
+    """Only the kept tags and attributes; wrappers unwrapped, captions as figcaption.
+
+    Each step selects just the elements it changes (XPath in C) instead of visiting all.
+    """
+    for el in _CAPTIONS(container):
+        el.tag = "figcaption"
+    for el in _IMAGE_WRAPPERS(container):
+        el.tag = "figure"
+    names = {a.attrname for a in _ATTRIBUTES(container)} - _KEPT_ATTRS
+    if names:
+        etree.strip_attributes(container, *names)
+    for el in _NOT_KEPT(container):
+        if not isinstance(el.tag, str):
             continue
-        cls = el.get("class") or ""
-        if tag in ("span", "div", "p") and CAPTION_CLASSES.search(cls):
-            el.tag = tag = "figcaption"
-        elif tag == "div" and "img_wrapper" in cls:
-            el.tag = tag = "figure"
-        elif tag in ("div", "center", "section", "article", "font") and _has_block_child(el):
+        if el.tag in _BLOCKISH_WRAPPERS and not _has_block_child(el):
+            el.tag = "p"  # a wrapper of inline content is a paragraph
+        else:
             unwrap(el)
-            continue
-        elif tag in ("div", "center", "section", "article"):
-            el.tag = tag = "p"
-        if tag not in KEEP_TAGS:
+    for el in list(container.iter("a")):
+        href = absolute_url(el.get("href"), base_url)
+        if href is None:
             unwrap(el)
-            continue
-        keep = KEEP_ATTRS.get(tag, ())
-        for attr in list(el.attrib):
-            if attr not in keep:
-                del el.attrib[attr]
-        if tag == "a":
-            href = absolute_url(el.get("href"), base_url)
-            if href is None:
-                unwrap(el)
-                continue
+        else:
             el.set("href", href)
-    for el in list(container.iter("p", "figcaption", "strong", "b", "em", "span", "a")):
-        if el is not container and el.getparent() is not None and _empty(el):
+    for el in _EMPTY(container):
+        if el.getparent() is not None:
             drop(el)
 
 
@@ -497,22 +519,16 @@ def _has_block_child(el: etree._Element) -> bool:
     return any(isinstance(c.tag, str) and c.tag in BLOCK_TAGS for c in el)
 
 
-def _empty(el: etree._Element) -> bool:
-    if next(el.iterdescendants("img", "table"), None) is not None:
-        return False
-    text = text_content(el)
-    return not text or text.isspace() or not collapse(text)
+_BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def _serialise(container: etree._Element) -> str:
-    parts = []
-    if container.text and container.text.strip():
-        parts.append(escape_text(container.text.strip()))
-    for child in container:
-        parts.append(
-            etree.tostring(child, method="html", encoding="unicode", with_tail=True).strip()
-        )
-    return _CONTROL.sub("", "\n".join(p for p in parts if p))
+    """The container's content as HTML (one C serialisation, the outer tag cut off),
+    without blank lines: a Hexo post treats an HTML block as raw only up to one."""
+    html = etree.tostring(container, method="html", encoding="unicode", with_tail=False)
+    start, end = html.find(">") + 1, html.rfind("</")
+    inner = html[start:end] if 0 < start <= end else ""
+    return _BLANK_LINES.sub("\n", _CONTROL.sub("", inner)).strip()
 
 
 def escape_text(text: str) -> str:
