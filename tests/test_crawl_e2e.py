@@ -293,6 +293,29 @@ def test_failing_listing_pages_are_reported_and_fail_the_run(tmp_path: Path) -> 
     assert_counts_add_up(result)
 
 
+def test_default_politeness_as_the_site_sees_it(tmp_path: Path) -> None:
+    """With the shipped settings (no test speed-ups): an honest User-Agent, robots.txt read
+    before anything else on a host, and never more requests in flight per host than allowed."""
+    from sinacrawl import settings as shipped
+
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 10}]
+    with mocksite_process(recent_config(channels=channels), tmp_path / "site") as site:
+        result = run_crawl("finance", upstream=site.url, workdir=tmp_path / "run")
+    no_tracebacks(result)
+    assert len(result.items) == 10
+    requests = site.requests()
+    assert all(r["ua"] == shipped.USER_AGENT for r in requests)
+    assert "sinacrawl" in shipped.USER_AGENT
+    first_by_host: dict[str, str] = {}
+    for r in requests:
+        first_by_host.setdefault(r["path"].split("/")[1], r["path"])
+    assert first_by_host == {
+        host: f"/{host}/robots.txt" for host in ("feed.mix.sina.com.cn", "finance.sina.com.cn")
+    }
+    limit = shipped.CONCURRENT_REQUESTS_PER_DOMAIN
+    assert max(r["inflight"] for r in requests) <= limit
+
+
 # --- faults ------------------------------------------------------------------------------------
 
 FAULTS: dict[str, dict[str, Any]] = {

@@ -347,6 +347,7 @@ def test_request_log_records_every_request(site) -> None:
     mine = [r for r in records if r["path"] == path]
     assert mine and mine[-1]["status"] == 200 and mine[-1]["method"] == "GET"
     assert mine[-1]["ua"] == "mock-test" and mine[-1]["bytes"] > 1000
+    assert mine[-1]["inflight"] >= 1
     assert {r["status"] for r in records if r["path"].endswith("robots.txt")} <= {200, 503}
 
 
@@ -369,6 +370,8 @@ def test_many_concurrent_clients_are_served(site) -> None:
     for t in threads:
         t.join(60)
     assert not failures and not any(t.is_alive() for t in threads)
+    records = [json.loads(line) for line in site.log_path.read_text().splitlines()]
+    assert max(r["inflight"] for r in records) > 1  # the site saw them in parallel
 
 
 def test_listing_pages_can_fail_too(site) -> None:

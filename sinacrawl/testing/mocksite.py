@@ -5,8 +5,9 @@
 server-rendered roll listing (``/finance.sina.com.cn/roll/c/<cid>.shtml?page=N``), article
 pages (generated ones and the real fixture pages under their real URLs), ``/<host>/robots.txt``
 — and the faults a config asks for (see ``catalog.FAULT_KINDS``). Every request is logged as
-one JSON line (time, method, path, status, bytes, fault, user agent) so tests can assert
-exactly what a crawl fetched.
+one JSON line (time, method, path, status, bytes, fault, user agent, and how many requests
+for that host were in flight when it arrived) so tests can assert exactly what a crawl
+fetched, and how politely.
 
 Run it::
 
@@ -59,6 +60,7 @@ class MockSite:
         self.catalog = catalog
         self._lock = threading.Lock()
         self._hits: Counter[str] = Counter()
+        self._inflight: Counter[str] = Counter()  # requests being answered, per Sina host
         self._log = open(log_path, "a", encoding="utf-8", buffering=1) if log_path else None  # noqa: SIM115 - lives as long as the server
         self.now = catalog.now()
         # Rendering is deterministic, so bodies are cached: a benchmark runs several crawls
@@ -76,7 +78,26 @@ class MockSite:
             self._log.close()
             self._log = None
 
-    def log(self, method: str, path: str, status: int, size: int, fault: str | None, ua: str):
+    def enter(self, host: str) -> int:
+        """A request for ``host`` starts; how many are in flight for it, this one included."""
+        with self._lock:
+            self._inflight[host] += 1
+            return self._inflight[host]
+
+    def leave(self, host: str) -> None:
+        with self._lock:
+            self._inflight[host] -= 1
+
+    def log(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        size: int,
+        fault: str | None,
+        ua: str,
+        inflight: int = 0,
+    ) -> None:
         record = {
             "t": round(time.time(), 4),
             "method": method,
@@ -85,6 +106,7 @@ class MockSite:
             "bytes": size,
             "fault": fault,
             "ua": ua,
+            "inflight": inflight,
         }
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self._lock:
@@ -155,11 +177,14 @@ class Handler(BaseHTTPRequestHandler):
         self._status = 0
         self._sent = 0
         self._logged = False
+        host = path.split("/", 2)[1] if path.count("/") >= 1 else ""
+        self._inflight = site.enter(host)
         try:
             self.route(site, path, query)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
+            site.leave(host)
             self.log_request_line()
 
     def log_request_line(self) -> None:
@@ -174,6 +199,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._sent,
                 self._fault,
                 self.headers.get("User-Agent", ""),
+                self._inflight,
             )
 
     # --- routing ---------------------------------------------------------------------------
