@@ -76,6 +76,8 @@ EXTENDED_JSON = json_util.JSONOptions(
 SPOOL_GLOB = "spool-*.jsonl"
 # Batches waiting for the writer thread before new items wait too (bounds memory).
 MAX_QUEUED_BATCHES = 8
+# Every this many full batches one is written journaled, confirming the ones before it.
+CONFIRM_EVERY = 10
 
 
 # --- credentials -------------------------------------------------------------------------
@@ -306,11 +308,13 @@ class MongoWriter:
         collection: Collection,
         redact: Redactor,
         *,
+        durable: Collection | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         probe_seconds: float = 10.0,
     ) -> None:
         self.collection = collection
+        self.durable = durable if durable is not None else collection
         self.redact = redact
         self.retries = retries
         self.backoff = backoff
@@ -335,8 +339,11 @@ class MongoWriter:
             logger.error("MongoDB: no unique url index: %s", self.redact(exc))
         self._indexed = True
 
-    def write(self, docs: Sequence[dict[str, Any]]) -> BatchResult:
+    def write(self, docs: Sequence[dict[str, Any]], *, durable: bool = False) -> BatchResult:
         """Store the batch, retrying transient failures with exponential backoff.
+
+        ``durable`` writes with the journaled write concern: its acknowledgement also means
+        every earlier write of this client is on disk (the journal is written in order).
 
         Raises MongoUnavailable when MongoDB does not take it; while MongoDB is known to be
         down, only one attempt every ``probe_seconds`` is made, so an outage costs no time.
@@ -357,7 +364,7 @@ class MongoWriter:
             try:
                 if not self._indexed:
                     self.ensure_indexes()
-                result = self._write_once(docs)
+                result = self._write_once(docs, self.durable if durable else self.collection)
             except Exception as exc:
                 # The driver raises more than PyMongoError
                 # (a server's odd auth reply surfaces as KeyError); any of it must spool, not lose.
@@ -375,7 +382,7 @@ class MongoWriter:
             f"{self.redact(error)}"
         ) from None
 
-    def _write_once(self, docs: Sequence[dict[str, Any]]) -> BatchResult:
+    def _write_once(self, docs: Sequence[dict[str, Any]], target: Collection) -> BatchResult:
         """One attempt: per round, one ``$in`` read of the stored hashes, then one bulk write.
 
         Planning again on every attempt keeps retries idempotent: a round that was partly
@@ -398,7 +405,7 @@ class MongoWriter:
             refused: set[int] = set()
             if ops:
                 try:
-                    self.collection.bulk_write(ops, ordered=False)
+                    target.bulk_write(ops, ordered=False)
                 except BulkWriteError as exc:
                     refused = self._refused(exc, op_docs, result)
             refused_ids = {op_docs[i]["_id"] for i in refused}
@@ -406,6 +413,16 @@ class MongoWriter:
                 if doc["_id"] not in refused_ids:
                     setattr(result, outcome, getattr(result, outcome) + 1)
         return result
+
+    def confirm(self, docs: Sequence[dict[str, Any]]) -> None:
+        """One journaled write (``last_seen_at`` of these documents moved to now), so every
+        earlier acknowledged write is known to be on disk. Raises MongoUnavailable."""
+        now = to_bson_date(datetime.now(timezone.utc))
+        ops = [UpdateOne({"_id": d["_id"]}, {"$set": {"last_seen_at": now}}) for d in docs]
+        try:
+            self.durable.bulk_write(ops, ordered=False)
+        except Exception as exc:  # anything the driver raises, as in write()
+            raise MongoUnavailable(f"MongoDB did not confirm: {self.redact(exc)}") from None
 
     def _refused(
         self, exc: BulkWriteError, op_docs: list[dict[str, Any]], result: BatchResult
@@ -576,15 +593,19 @@ class MongoPipeline:
         self.spool_dir = Path(spool)
         self.client = connect(uri, self.redact, settings.getint("MONGO_TIMEOUT_MS", 3000))
         database = self.client.get_default_database(DEFAULT_DATABASE)
-        self.collection = database.get_collection(
-            settings.get("MONGO_COLLECTION") or "articles",
-            codec_options=CodecOptions(tz_aware=True, tzinfo=timezone.utc),
-            write_concern=_write_concern(self.client),
-        )
+        fast, durable = write_concerns(self.client)
+        # Group commit: with the default concerns most batches are acknowledged by w:1 and
+        # every CONFIRM_EVERY-th (and the last) one is journaled; a batch's local journal file
+        # is deleted only once a journaled acknowledgement covers it.
+        self.group_commit = fast is not durable
+        name = settings.get("MONGO_COLLECTION") or "articles"
+        codecs = CodecOptions(tz_aware=True, tzinfo=timezone.utc)
+        self.collection = database.get_collection(name, codec_options=codecs, write_concern=fast)
         self.where = f"{self.redact(uri)} → {database.name}.{self.collection.name}"
         self.writer = MongoWriter(
             self.collection,
             self.redact,
+            durable=database.get_collection(name, codec_options=codecs, write_concern=durable),
             retries=settings.getint("MONGO_RETRY_TIMES", 3),
             backoff=settings.getfloat("MONGO_RETRY_BACKOFF", 0.5),
             probe_seconds=settings.getfloat("MONGO_PROBE_SECONDS", 10.0),
@@ -592,7 +613,10 @@ class MongoPipeline:
         self.journal = Journal(self.spool_dir)
         self.known = KnownArticles.from_crawler(crawler)
         self._pending: list[dict[str, Any]] = []
-        self._queue: deque[tuple[Segment | None, list[dict[str, Any]]]] = deque()
+        self._queue: deque[tuple[Segment | None, list[dict[str, Any]], bool]] = deque()
+        # Written with w:1, waiting for a journaled write to confirm them (writer thread only).
+        self._unconfirmed: list[tuple[Segment | None, list[dict[str, Any]]]] = []
+        self._sealed = 0
         self._draining = False
         self._drainer: Any = None
         self._timer: Any = None
@@ -626,7 +650,7 @@ class MongoPipeline:
         # Journaled is as good as stored: the write happens now or at the next start.
         self.known.remember(doc["_id"], doc["listing_mtime"])
         if len(self._pending) >= self.batch_size:
-            self._seal_and_drain()
+            self._seal_and_drain(durable=self._sealed % CONFIRM_EVERY == CONFIRM_EVERY - 1)
         # A MongoDB slower than the crawl holds items back here (and so, through Scrapy's
         # scraper slot, the downloads) rather than piling batches up in memory.
         while len(self._queue) > MAX_QUEUED_BATCHES and self._draining:
@@ -643,14 +667,16 @@ class MongoPipeline:
     async def close_spider(self) -> None:
         if self._timer is not None and self._timer.running:
             self._timer.stop()
-        self._seal_and_drain()
+        self._seal_and_drain(durable=True)
         while self._draining:
             await sleep(0.02)
-        for segment, docs in self._queue:  # only after an unexpected error in the drain
+        for segment, docs, _ in self._queue:  # only after an unexpected error in the drain
             if segment is not None:
                 segment.keep()
             self._count(BatchResult(spooled=len(docs)))
         self._queue.clear()
+        if self._unconfirmed:  # the last batch was full and written with w:1
+            await run_in_thread(self._confirm)
         self.client.close()
         for name in PYMONGO_LOGGERS:
             logging.getLogger(name).removeFilter(self._filter)
@@ -691,7 +717,8 @@ class MongoPipeline:
             total = BatchResult()
             for start in range(0, len(docs), self.batch_size):
                 try:
-                    total.add(self.writer.write(docs[start : start + self.batch_size]))
+                    chunk = docs[start : start + self.batch_size]
+                    total.add(self.writer.write(chunk, durable=True))
                 except MongoUnavailable as exc:
                     logger.warning("%s: %s", path.name, exc)
                     return None
@@ -700,13 +727,14 @@ class MongoPipeline:
 
     def _on_timer(self) -> None:
         if self._pending and time.monotonic() - self._last_seal >= self.flush_seconds:
-            self._seal_and_drain()
+            self._seal_and_drain(durable=True)
 
-    def _seal_and_drain(self) -> None:
+    def _seal_and_drain(self, *, durable: bool) -> None:
         self._last_seal = time.monotonic()
         if self._pending:
-            self._queue.append((self.journal.seal(), self._pending))
+            self._queue.append((self.journal.seal(), self._pending, durable))
             self._pending = []
+            self._sealed += 1
         if self._queue and not self._draining:
             self._draining = True
             self._drainer = deferred_from_coro(self._drain())
@@ -715,8 +743,8 @@ class MongoPipeline:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                segment, docs = self._queue[0]
-                result = await run_in_thread(self._store, segment, docs)
+                segment, docs, durable = self._queue[0]
+                result = await run_in_thread(self._store, segment, docs, durable)
                 self._queue.popleft()
                 self._finish(result)
         finally:
@@ -725,18 +753,44 @@ class MongoPipeline:
     def _drain_failed(self, failure: Any) -> None:
         logger.error("MongoDB writer stopped: %s", self.redact(failure.getErrorMessage()))
 
-    def _store(self, segment: Segment | None, docs: list[dict[str, Any]]) -> BatchResult:
+    def _store(
+        self, segment: Segment | None, docs: list[dict[str, Any]], durable: bool
+    ) -> BatchResult:
         """Writer thread: one batch to MongoDB, or to the spool when MongoDB does not take it."""
+        durable = durable or not self.group_commit
         try:
-            result = self.writer.write(docs)
+            result = self.writer.write(docs, durable=durable)
         except MongoUnavailable as exc:
             if segment is not None:
                 segment.keep()
+            # Written but unconfirmed batches stay on disk too; replaying them is harmless.
+            self._release_unconfirmed(keep=True)
             logger.warning("%s; %d items spooled", exc, len(docs))
             return BatchResult(spooled=len(docs))
-        if segment is not None:
-            segment.discard()
+        self._unconfirmed.append((segment, docs))
+        if durable:
+            self._release_unconfirmed(keep=False)
         return result
+
+    def _confirm(self) -> None:
+        """Writer thread, at close: a journaled write covering the unconfirmed batches."""
+        try:
+            self.writer.confirm(self._unconfirmed[-1][1])
+        except MongoUnavailable as exc:
+            logger.warning("%s; the last batches stay in the spool for the next start", exc)
+            self._release_unconfirmed(keep=True)
+            return
+        self._release_unconfirmed(keep=False)
+
+    def _release_unconfirmed(self, *, keep: bool) -> None:
+        for segment, _ in self._unconfirmed:
+            if segment is None:
+                continue
+            if keep:
+                segment.keep()
+            else:
+                segment.discard()
+        self._unconfirmed.clear()
 
     def _finish(self, result: BatchResult) -> None:
         if result.rejected:
@@ -773,10 +827,13 @@ def connect(uri: str, redact: Redactor, timeout_ms: int) -> MongoClient:
         raise ValueError(f"unusable MONGO_URI {redact(uri)}: {redact(exc)}") from None
 
 
-def _write_concern(client: MongoClient) -> WriteConcern:
-    """Journaled writes unless the URI chose a write concern: a batch's local journal is
-    deleted once MongoDB acknowledges it, so the acknowledgement must mean "on disk"."""
+def write_concerns(client: MongoClient) -> tuple[WriteConcern, WriteConcern]:
+    """(fast, durable) write concerns: w:1 and journaled, unless the URI chose one (then
+    every write uses it, and its acknowledgement is trusted as it is).
+
+    A batch's local journal file is deleted only after a durable acknowledgement covers it.
+    """
     chosen = client.write_concern
     if chosen.document:
-        return chosen
-    return WriteConcern(w=1, j=True)
+        return chosen, chosen
+    return WriteConcern(w=1), WriteConcern(w=1, j=True)
