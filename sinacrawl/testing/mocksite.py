@@ -54,7 +54,7 @@ DEFAULT_BOMB_BYTES = 256 * 1024 * 1024  # about 250 KB on the wire
 
 
 class MockSite:
-    """The site's behaviour, independent of the HTTP plumbing: path in, response out."""
+    """What every connection shares: the catalog, cached bodies, fault counters, the log."""
 
     def __init__(self, catalog: Catalog, log_path: str | Path | None = None) -> None:
         self.catalog = catalog
