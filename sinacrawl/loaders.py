@@ -134,14 +134,31 @@ class ArticleLoader(ItemLoader):
     def _process_input_value(self, field_name: str, value: Any) -> Any:
         return self._processor(field_name, "in")(value)
 
+    def add_value(
+        self, field_name: str | None, value: Any, *processors: Any, re: Any = None, **kw: Any
+    ) -> ArticleLoader:
+        """As ItemLoader.add_value; a plain field/value pair takes a short path (it is
+        called for every field of every article)."""
+        if field_name is None or processors or re is not None or kw:
+            return super().add_value(field_name, value, *processors, re=re, **kw)
+        if value is None:
+            return self
+        if not isinstance(value, list | tuple):
+            value = (value,)
+        processed = self._processor(field_name, "in")(value)
+        if processed:
+            self._values.setdefault(field_name, []).extend(processed)
+        return self
+
     def get_output_value(self, field_name: str) -> Any:
         return self._processor(field_name, "out")(self._values.get(field_name, []))
 
     def load_item(self) -> Any:
         # Article is a scrapy.Item: set fields directly rather than through an ItemAdapter
         item = self.item
-        for field_name in tuple(self._values):
-            value = self.get_output_value(field_name)
+        values = self._values
+        for field_name in tuple(values):
+            value = self._processor(field_name, "out")(values[field_name])
             if value is not None:
                 item[field_name] = value
         return item
