@@ -27,10 +27,12 @@ from sinacrawl.items import FIELDS, Article
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.pipelines.mongo import (
     MAX_QUEUED_BATCHES,
+    Journal,
     MongoPipeline,
     Redactor,
     read_spool,
     spool_files,
+    to_document,
 )
 from tests.mongo_server import NxServer, free_port
 
@@ -382,6 +384,23 @@ def test_a_stale_spool_does_not_undo_a_newer_version(mongo_uri, tmp_path):
     doc = collection_of(mongo_uri).find_one()
     assert doc["body_html"] == "<p>新</p>" and doc["revision"] == 1
     assert mongo_stats(stats) == {"replayed": 1, "stale": 1}
+
+
+def test_replay_skips_a_torn_line_and_a_file_a_live_run_still_writes(mongo_uri, tmp_path):
+    dead = f"mongodb://127.0.0.1:{free_port()}/sina"
+    store(settings_for(dead, tmp_path), [make_item(n) for n in range(3)])
+    (spooled,) = spool_files(tmp_path)
+    with spooled.open("ab") as handle:  # a run killed in the middle of a line
+        handle.write(b'{"_id": "ikyamrmz67840')
+    live = Journal(tmp_path)  # another run's open journal: locked, so not replayed
+    live.append(to_document(make_item(9), datetime.now(UTC)))
+
+    stats = mongo_stats(store(settings_for(mongo_uri, tmp_path), []))
+    assert stats == {"replayed": 3, "upserted": 3, "spool_unreadable": 1}
+    assert collection_of(mongo_uri).count_documents({}) == 3
+    segment = live.seal()
+    assert segment is not None and spool_files(tmp_path) == [segment.path]
+    segment.discard()
 
 
 SECRET = "S3cr3t/pw-never-shown"

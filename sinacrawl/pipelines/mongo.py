@@ -3,10 +3,11 @@
 Each item is appended to a local journal segment before it is buffered, so a run killed at any
 moment leaves it on disk. A batch is written with one ``$in`` read of the stored content hashes
 (to tell new, unchanged and revised articles apart) and one unordered bulk of ``UpdateOne``
-upserts (``$set``/``$setOnInsert``/``$inc`` only). When MongoDB stays unreachable after
-bounded retries the batch's segment is fsync'ed and kept as a spool, which the next start
-replays; a written batch's segment is deleted. The URI's password is redacted from everything
-this module logs, raises or counts.
+upserts (``$set``/``$setOnInsert``/``$inc`` only), acknowledged by ``w: 1``; every tenth
+batch and the last one are journaled, and a segment is deleted only once such a journaled
+write covers it (group commit). When MongoDB stays unreachable after bounded retries the
+batch's segment is fsync'ed and kept as a spool, which the next start replays. The URI's
+password is redacted from everything this module logs, raises or counts.
 """
 
 from __future__ import annotations
