@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sinacrawl.archive import INDEX_DIR, TMP_PREFIX, ArchiveIndex, content_hash
 from sinacrawl.pipelines.hexo import HexoPipeline
@@ -418,3 +420,55 @@ def test_settings_switch_the_archive_and_check_the_zone(tmp_path):
     crawler = get_crawler(Spider, {"ARCHIVE_DIR": str(tmp_path), "HEXO_TIMEZONE": "Asia/Shanghai"})
     pipe = HexoPipeline.from_crawler(crawler)
     assert pipe.root == tmp_path and pipe.hexo_timezone == "Asia/Shanghai"
+
+
+_TOKENS = [
+    "<script>",
+    "</script>",
+    "<scr",
+    "ipt>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="',
+    "javascript:",
+    "java&#x09;script:",
+    "&#106;avascript:",
+    "JaVaScRiPt:",
+    "data:text/html,",
+    '">',
+    "<iframe>",
+    "<svg/onload=alert(1)>",
+    "<p>",
+    "</p>",
+    "\n\n",
+    "\r\n",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "<!--",
+    "-->",
+    "<style>",
+    "<math>",
+    "<object data=x>",
+    "<embed src=x>",
+    " onclick=",
+    "<div ",
+    ">",
+    "<",
+    "正文",
+    "\x00",
+    "\x0b",
+    "```",
+    "<table><tr><td>",
+    '<form action="javascript:1">',
+]
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(st.one_of(st.sampled_from(_TOKENS), st.text(max_size=8)), max_size=25))
+def test_any_markup_comes_out_inert_with_no_blank_line(tokens):
+    text = render_post(item(body_html="<p>开头</p>" + "".join(tokens))).decode("utf-8")
+    assert_seed_layout(text)
+    body = text.split("---\n", 2)[2]
+    assert "{" not in body and "}" not in body
+    assert_inert(body)
