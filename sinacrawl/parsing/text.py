@@ -59,6 +59,7 @@ JUNK_CLASS_ID = re.compile(
       | \S*share\S*|page-tools?|tool-\S*|content_print|content-tools\S*
       | \S*video\S*|\S*player\S*|miaopai\S*|a-p-\S*|j_play\S*
       | appendqr\S*|fin_art_weixin|ecode_weixin|wx_pic|\S*qrcode\S*|erweima\S*|\S*wxfollow\S*
+      | app-\S*|\S*[-_]qr|\S*kaihu\S*
       | tech-quotation|tech-con|zhongce\S*
       | ct_hqimg|hqimg\S*|to_page
       | wap_special|article-notice|article-editor|show_author|\S*keywords\S*
