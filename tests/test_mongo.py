@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient, monitoring
+from pymongo.errors import AutoReconnect
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
@@ -29,6 +30,7 @@ from sinacrawl.pipelines.mongo import (
     MAX_QUEUED_BATCHES,
     Journal,
     MongoPipeline,
+    MongoWriter,
     Redactor,
     read_spool,
     spool_files,
@@ -384,6 +386,44 @@ def test_a_stale_spool_does_not_undo_a_newer_version(mongo_uri, tmp_path):
     doc = collection_of(mongo_uri).find_one()
     assert doc["body_html"] == "<p>新</p>" and doc["revision"] == 1
     assert mongo_stats(stats) == {"replayed": 1, "stale": 1}
+
+
+class DropsAfterFirstBulk:
+    """A collection whose first bulk write is applied but its reply lost (connection drop)."""
+
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
+        self.bulks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.collection, name)
+
+    def bulk_write(self, ops: Any, **options: Any) -> Any:
+        self.bulks += 1
+        result = self.collection.bulk_write(ops, **options)
+        if self.bulks == 1:
+            raise AutoReconnect("connection closed")
+        return result
+
+
+def test_a_retried_batch_is_applied_once_and_counted_as_first_seen(mongo_uri):
+    collection = collection_of(mongo_uri)
+    collection.insert_one(
+        {**to_document(make_item(0), datetime(2026, 1, 1, tzinfo=UTC)), "revision": 1}
+    )
+    flaky = DropsAfterFirstBulk(collection)
+    writer = MongoWriter(flaky, Redactor(mongo_uri), retries=2, backoff=0.01)
+    seen = datetime.now(UTC)
+    docs = [to_document(make_item(0, body_html="<p>新</p>"), seen)]
+    docs += [to_document(make_item(n), seen) for n in (1, 2)]
+
+    result = writer.write(docs)
+    # The retry reads everything back as written: nothing left to send, nothing counted twice.
+    assert flaky.bulks == 1 and writer.retried == 1
+    assert (result.upserted, result.revised, result.unchanged) == (2, 1, 0)
+    stored = collection.find_one({"_id": "ikyamrmz6784000"})
+    assert stored["revision"] == 2  # raised once, not twice
+    assert stored["body_html"] == "<p>新</p>"
 
 
 def test_replay_skips_a_torn_line_and_a_file_a_live_run_still_writes(mongo_uri, tmp_path):

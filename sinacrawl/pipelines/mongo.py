@@ -358,6 +358,7 @@ class MongoWriter:
         else:
             attempts = 1 + self.retries
         error: Exception | None = None
+        planned: dict[str, str] = {}  # outcomes decided by earlier attempts of this batch
         for attempt in range(attempts):
             if attempt:
                 self.retried += 1
@@ -365,7 +366,8 @@ class MongoWriter:
             try:
                 if not self._indexed:
                     self.ensure_indexes()
-                result = self._write_once(docs, self.durable if durable else self.collection)
+                target = self.durable if durable else self.collection
+                result = self._write_once(docs, target, planned)
             except Exception as exc:
                 # The driver raises more than PyMongoError
                 # (a server's odd auth reply surfaces as KeyError); any of it must spool, not lose.
@@ -383,11 +385,14 @@ class MongoWriter:
             f"{self.redact(error)}"
         ) from None
 
-    def _write_once(self, docs: Sequence[dict[str, Any]], target: Collection) -> BatchResult:
+    def _write_once(
+        self, docs: Sequence[dict[str, Any]], target: Collection, planned: dict[str, str]
+    ) -> BatchResult:
         """One attempt: per round, one ``$in`` read of the stored hashes, then one bulk write.
 
         Planning again on every attempt keeps retries idempotent: a round that was partly
-        applied before a connection broke reads back as unchanged, not revised twice.
+        applied before a connection broke reads back as unchanged, not revised twice (and is
+        counted as what the first attempt found it to be).
         """
         result = BatchResult()
         for round_docs in _rounds(docs):
@@ -399,6 +404,9 @@ class MongoWriter:
             op_docs: list[dict[str, Any]] = []
             for doc in round_docs:
                 outcome, op = plan_update(doc, stored.get(doc["_id"]))
+                if op is None and outcome == "unchanged" and doc["_id"] in planned:
+                    outcome = planned[doc["_id"]]  # written by an earlier attempt
+                planned.setdefault(doc["_id"], outcome)
                 outcomes.append(outcome)
                 if op is not None:
                     ops.append(op)
