@@ -93,7 +93,9 @@ JUNK_IMAGE = re.compile(
       | ^https?://ad\d*\.sina\.com\.cn/|/dy/images/
       | qrcode|erweima|weixin|wechat|/default/|default_avatar|/logo|logo_|_logo
       | image\.sinajs\.cn/newchart|/hqimg|/thumb_default|_thumb_|imrworldwide|sinaimg\.cn/home/c\.gif
-      | /deco/""",
+      | /deco/
+      | n\.sinaimg\.cn/(?:[a-z]+/)?[0-9a-f]{8}/\d{8}/  # template assets (QR codes, banners)
+    """,
     re.X | re.I,
 )
 # Image URLs carry their upload day (…/20170722/…): an image uploaded days before the
