@@ -49,12 +49,20 @@ def free_port() -> int:
 class NxServer:
     """One nx-27017 child process; ``stop()`` kills it, ``start()`` brings it back on its port."""
 
-    def __init__(self, workdir: Path, *, data: str = "memory", port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        data: str = "memory",
+        db: str | None = None,
+        port: int | None = None,
+    ) -> None:
         """``data``: ``memory``, or a folder for one SQLite file per database (survives a
-        restart). Either way each logical database is isolated: nx-27017's default single
-        file would let two databases share one ``articles`` table."""
+        restart). Either way each logical database is isolated. ``db``: one SQLite file for
+        every database instead (nx-27017's own default; then two databases share one
+        ``articles`` table)."""
         self.workdir = workdir
-        self.data = data
+        self.storage = ["--db", db] if db else ["--data-dir", data]
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -72,8 +80,7 @@ class NxServer:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--data-dir",
-            self.data,
+            *self.storage,
             "--log-file",
             str(self.workdir / "nx.log"),
             "--pid-file",
