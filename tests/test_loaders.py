@@ -1,0 +1,105 @@
+"""build_article: every field present and JSON-ready; the listing fills only what is missing."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sinacrawl.items import FIELDS, LIST_FIELDS, Article
+from sinacrawl.loaders import ArticleLoader, build_article
+from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.listing import ListingEntry
+from tests.conftest import FIXTURES
+
+P05 = (FIXTURES / "sina-pages" / "p05_2018_finance_roll.html").read_bytes()
+P05_URL = "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml"
+# SYNTHETIC: a page that says almost nothing, so the listing has to fill in.
+BARE = "<html><body><div id='artibody'><p>　　只有正文的合成页面。</p></div></body></html>".encode()
+BARE_URL = "https://finance.sina.com.cn/china/2021-11-22/doc-ikyamrmz6784021.shtml"
+
+
+def listing(**kw) -> ListingEntry:
+    base = dict(
+        url=BARE_URL,
+        doc_id="ikyamrmz6784021",
+        title="人社部：党领导就业和社保工作的重大成就与经验启示",
+        media_name="新浪财经",
+        ctime=datetime(2021, 11, 22, 17, 33, 50, tzinfo=BEIJING),
+        keywords=("人社部", "就业"),
+        image="//n.sinaimg.cn/finance/transform/x/w550h366/20211122/a.jpg",
+    )
+    base.update(kw)
+    return ListingEntry(**base)
+
+
+def test_item_is_an_article_with_every_field_json_ready():
+    item = build_article(P05, P05_URL, categories=["金融", "新浪财经"])
+    assert isinstance(item, Article)
+    assert set(item) == set(FIELDS)
+    json.dumps(dict(item), ensure_ascii=False)  # strings, lists, None only
+    assert item["categories"] == ["金融", "新浪财经"]
+    for name in LIST_FIELDS:
+        assert isinstance(item[name], list)
+
+
+def test_crawled_at_is_utc_iso():
+    when = datetime(2021, 11, 22, 9, 33, 50, tzinfo=timezone.utc)
+    assert build_article(P05, P05_URL, crawled_at=when)["crawled_at"] == "2021-11-22T09:33:50+00:00"
+    assert build_article(P05, P05_URL)["crawled_at"].endswith("+00:00")
+
+
+def test_listing_fills_what_the_page_lacks():
+    item = build_article(BARE, None, listing=listing())
+    assert item["url"] == BARE_URL and item["doc_id"] == "ikyamrmz6784021"
+    assert item["title"] == "人社部：党领导就业和社保工作的重大成就与经验启示"
+    assert item["published_at"] == "2021-11-22T17:33:50+08:00"
+    assert item["source"] == "新浪财经"
+    assert item["keywords"] == ["人社部", "就业"]
+    assert item["headimg"] == "https://n.sinaimg.cn/finance/transform/x/w550h366/20211122/a.jpg"
+    assert item["body_text"] == "只有正文的合成页面。"
+
+
+def test_the_page_beats_the_listing():
+    entry = listing(
+        url=P05_URL,
+        doc_id="ihqfskcn2160999",
+        title="列表里的标题",
+        media_name="列表来源",
+        ctime=datetime(2018, 12, 28, 20, 0, tzinfo=BEIJING),
+        keywords=("列表关键词",),
+    )
+    item = build_article(P05, P05_URL, listing=entry)
+    assert item["title"] == '60万"12306账号"外泄? 中铁总辟谣称消息不实'
+    assert item["published_at"] == "2018-12-28T19:55:00+08:00"
+    assert item["source"] == "新京报"
+    assert item["keywords"] == ["辟谣", "外泄", "账号"]
+
+
+def test_listing_keywords_repeating_the_title_and_qr_images_are_not_used():
+    entry = listing(
+        keywords=("人社部：党领导就业和社保工作的重大成就与经验启示",),
+        image="https://n.sinaimg.cn/finance/cece9e13/20200514/343233024.png",
+    )
+    item = build_article(BARE, None, listing=entry)
+    assert item["keywords"] == []
+    assert item["headimg"] is None
+
+
+def test_empty_page_gives_nulls_not_an_error():
+    item = build_article(b"", None)
+    assert set(item) == set(FIELDS)
+    assert all(item[n] == ([] if n in LIST_FIELDS else None) for n in FIELDS if n != "crawled_at")
+
+
+def test_loader_processors():
+    loader = ArticleLoader()
+    loader.add_value("title", "  标题\n 二 ")
+    loader.add_value("title", "第二个")
+    loader.add_value("keywords", ["a", " b ", "a", ""])
+    loader.add_value("published_at", datetime(2021, 11, 22, 9, 33, 50, tzinfo=timezone.utc))
+    loader.add_value("body_text", "第一段\n第二段")
+    item = loader.load_item()
+    assert item["title"] == "标题 二"
+    assert item["keywords"] == ["a", "b"]
+    assert item["published_at"] == "2021-11-22T17:33:50+08:00"
+    assert item["body_text"] == "第一段\n第二段"
