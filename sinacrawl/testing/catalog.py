@@ -4,7 +4,12 @@ pages, so a test can build the catalog in-process and know exactly what a crawl 
 
 Articles are referred to as ``"<channel>:<index>"`` (index 0 is the channel's newest article)
 or ``"real:<file stem prefix>"`` (``"real:p11"``) in the config's ``faults``, ``omit``,
-``revised`` and ``also_list`` entries.
+``page_dates``, ``revised``, ``hosts`` and ``also_list`` entries. A config names only what
+differs from DEFAULT_CONFIG, e.g.::
+
+    {"channels": [{"name": "china", "pageid": 155, "lid": 1686, "count": 12}],
+     "faults": {"china:3": {"kind": "flaky", "status": 503, "times": 2}},
+     "omit": {"china:5": ["date", "source"]}}
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "gbk_every": 5,
     # The roll API never returns more than this many entries a page.
     "max_num": 50,
+    # Each: "name" (a label for refs), "pageid"/"lid" (its roll API list; 0/0 for a channel
+    # only an HTML listing shows), "count", "path" (of its article URLs) and "also_list"
+    # (refs of other channels' articles it lists too).
     "channels": [
         {"name": "china", "pageid": 155, "lid": 1686, "count": 20, "path": "china/gncj"},
         {"name": "macro", "pageid": 155, "lid": 1687, "count": 20, "path": "china/hgjj"},
@@ -78,7 +86,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "hosts": {},
     # {"host": {"status": 503}} or {"host": {"body": "User-agent: *\nDisallow: /x/"}}
     "robots": {},
-    # Server-rendered roll listings /finance.sina.com.cn/roll/c/<cid>.shtml?page=N.
+    # Server-rendered roll listings /finance.sina.com.cn/roll/c/<cid>.shtml?page=N:
+    # [{"cid": 56592, "channel": "listed", "per_page": 20}] lists that channel's articles.
     "html_listings": [],
     # Serve the real fixture pages: false, "auto" (SINACRAWL_FIXTURES or ../shared/fixtures)
     # or a directory; "real_pages_channel" names the channel whose listing also lists them.
