@@ -62,6 +62,7 @@ STAT = "sinacrawl/mongo/"
 # Loggers of pymongo that may print connection details; they get the redacting filter.
 PYMONGO_LOGGERS = (
     "pymongo",
+    "pymongo.client",
     "pymongo.command",
     "pymongo.connection",
     "pymongo.serverSelection",
