@@ -9,7 +9,9 @@ duplicate filter to scrapy-redis's, with three changes for a cron-run news crawl
 - the seen-set forgets, per request: listing pages after ``SINACRAWL_REDIS_LISTING_TTL``
   seconds (default 120: workers started together read each listing page once, and the next
   cron run reads the listings afresh), article pages after ``SINACRAWL_REDIS_SEEN_TTL``
-  (default 3600; the stores' own incremental skip keeps later runs from refetching);
+  (default 600, a run's length: long enough that no two workers fetch one article in a run,
+  short enough that the articles a killed worker had in flight are fetched by a later run;
+  the stores' own incremental skip keeps later runs from refetching what is stored);
 - an idle worker waits ``SINACRAWL_REDIS_IDLE_CLOSE`` seconds (default 10) for requests other
   workers push before it closes, and polls the shared queue every
   ``SINACRAWL_REDIS_POLL`` seconds (default 0.2) instead of Scrapy's 5 s heartbeat.
@@ -123,7 +125,7 @@ class ExpiringRedisDupeFilter(RFPDupeFilter):
         key: str,
         debug: bool = False,
         listing_ttl: int = 120,
-        seen_ttl: int = 3600,
+        seen_ttl: int = 600,
     ) -> None:
         super().__init__(server, key, debug)
         self.listing_ttl = listing_ttl
@@ -138,7 +140,7 @@ class ExpiringRedisDupeFilter(RFPDupeFilter):
             key=key,
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             listing_ttl=settings.getint("SINACRAWL_REDIS_LISTING_TTL", 120),
-            seen_ttl=settings.getint("SINACRAWL_REDIS_SEEN_TTL", 3600),
+            seen_ttl=settings.getint("SINACRAWL_REDIS_SEEN_TTL", 600),
         )
 
     @classmethod
@@ -148,7 +150,7 @@ class ExpiringRedisDupeFilter(RFPDupeFilter):
             key=SEEN_KEY % {"spider": "default"},
             debug=settings.getbool("DUPEFILTER_DEBUG"),
             listing_ttl=settings.getint("SINACRAWL_REDIS_LISTING_TTL", 120),
-            seen_ttl=settings.getint("SINACRAWL_REDIS_SEEN_TTL", 3600),
+            seen_ttl=settings.getint("SINACRAWL_REDIS_SEEN_TTL", 600),
         )
 
     def request_seen(self, request: Request) -> bool:
