@@ -652,3 +652,45 @@ def test_crawls_store_each_article_once_and_an_edit_as_a_revision(mongo_uri, tmp
                 assert changed == {"last_seen_at"}, (doc_id, changed)
         assert third.stat("sinacrawl/mongo/unchanged") == 5
         assert third.stat("sinacrawl/mongo/revised") == 1
+
+
+@pytest.mark.slow
+def test_a_crawl_with_mongodb_down_spools_then_the_next_crawl_replays(mongo_uri, tmp_path):
+    pytest.importorskip("sinacrawl.loaders", reason="the extractor is not there yet")
+    from sinacrawl.extensions.summary import ExitCode
+    from sinacrawl.testing.process import mocksite_process, run_crawl
+
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 6, "path": "china/gncj"}]
+    config = {"seed": 7, "newest": newest.isoformat(), "size_kb": 6, "channels": channels}
+    archive = tmp_path / "archive"
+    spool = archive / ".sinacrawl" / "mongo-spool"  # the default place
+    down = f"mongodb://127.0.0.1:{free_port()}/sina"
+    quick = {"MONGO_TIMEOUT_MS": "300", "MONGO_RETRY_TIMES": "1", "MONGO_RETRY_BACKOFF": "0.05"}
+
+    with mocksite_process(config, tmp_path / "site") as site:
+        first = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "run1",
+            settings={**FAST_CRAWL, **quick, "MONGO_URI": down},
+            archive=archive,
+        )
+        assert first.returncode == ExitCode.STORAGE_FAILURE, first.log[-3000:]
+        assert first.stat("sinacrawl/mongo/spooled") == 6
+        assert len(first.posts()) == 6  # the Hexo archive is not held back by MongoDB
+        assert sum(len(read_spool(p)[0]) for p in spool_files(spool)) == 6
+
+        second = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "run2",
+            settings={**FAST_CRAWL, "MONGO_URI": mongo_uri},
+            archive=archive,
+        )
+        assert second.returncode == 0, second.log[-3000:]
+        assert second.stat("sinacrawl/mongo/replayed") == 6
+        assert spool_files(spool) == []
+        docs = list(collection_of(mongo_uri).find())
+        assert sorted(d["_id"] for d in docs) == sorted(a.doc_id for a in site.catalog.articles())
+        assert {d["revision"] for d in docs} == {1}
