@@ -5,6 +5,9 @@ log, i.e. on exactly what the crawl fetched."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -16,7 +19,13 @@ import pytest
 from sinacrawl.loaders import build_article
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.testing.catalog import MockArticle
-from sinacrawl.testing.process import CrawlResult, RunningSite, mocksite_process, run_crawl
+from sinacrawl.testing.process import (
+    CrawlResult,
+    RunningSite,
+    child_env,
+    mocksite_process,
+    run_crawl,
+)
 from tests.conftest import FIXTURES, REPO
 
 GOLDEN = REPO / "tests" / "golden"
@@ -152,6 +161,33 @@ def test_three_channel_crawl_extracts_every_listed_article_exactly_once(
     assert len(result.posts()) == len(expected)
     counts = assert_counts_add_up(result)
     assert counts["stored"] == len(expected)
+
+
+def test_extract_command_gives_what_the_crawl_gave(
+    three_channel_site: RunningSite, tmp_path: Path
+) -> None:
+    """SPEC §3: ``python -m sinacrawl.extract`` and the spiders share one code path."""
+    site = three_channel_site
+    result = crawl(site, tmp_path / "run", args={"channels": "china,usstock"})
+    assert result.items
+    pages, command = tmp_path / "pages", [sys.executable, "-m", "sinacrawl.extract"]
+    pages.mkdir()
+    by_doc_id = {a.doc_id: a for a in site.catalog.articles()}
+    for n, item in enumerate(result.items):
+        mirror = site.url + by_doc_id[item["doc_id"]].mirror_path
+        with urllib.request.urlopen(mirror, timeout=10) as response:  # the mock on 127.0.0.1
+            (pages / f"{n}.html").write_bytes(response.read())
+        command += ["--url", item["url"]]
+    command += [str(pages / f"{n}.html") for n in range(len(result.items))]
+    out = subprocess.run(
+        command, cwd=REPO, env=child_env(), capture_output=True, timeout=120, check=True
+    ).stdout.decode("utf-8")
+    extracted = [json.loads(line) for line in out.splitlines()]
+    assert len(extracted) == len(result.items)
+    for item, direct in zip(result.items, extracted, strict=True):
+        assert set(direct) == set(item)
+        for name in sorted(set(item) - {"crawled_at", "categories"}):
+            assert direct[name] == item[name], (item["url"], name)
 
 
 def test_since_until_bound_what_is_fetched(three_channel_site: RunningSite, tmp_path: Path) -> None:
