@@ -342,14 +342,18 @@ def editor(container: Any) -> str | None:
 # --- keywords, section, stocks -------------------------------------------------------------
 
 
-def keywords(page: Page, headline: str | None) -> list[str]:
+def keywords(
+    page: Page, headline: str | None, container: Any = None, old_template: bool = False
+) -> list[str]:
     """The tags meta or the tag links, else the keywords meta, else the 2005 keyword link;
     never the title again, never site-wide generic words."""
     for key in S.META_TAG_KEYS:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
-    _, links = _first(page.root, S.KEYWORD_LINKS)
+    _, links = _first(page.root, S.KEYWORD_LINKS_BY_ID)
+    if not links and container is not None:
+        _, links = _first(container, S.KEYWORD_LINKS_NEAR_BODY)
     found = _keyword_list((text_of(a) for a in links), headline)
     if found:
         return found
@@ -357,7 +361,7 @@ def keywords(page: Page, headline: str | None) -> list[str]:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
-    if page.root is not None:
+    if old_template and page.root is not None:
         old = [str(a.get("href")).split("k=", 1)[1] for a in S.OLD_KEYWORD_LINK(page.root)]
         return _keyword_list((unquote(k) for k in old), headline)
     return []
@@ -453,7 +457,10 @@ def body_paragraphs(container: Any) -> list[str]:
     """Raw paragraph texts before cleaning (for author credits the cleaning removes)."""
     if container is None:
         return []
-    texts = [collapse(text_content(p)) for p in container.iter("p")]
+    paragraphs = list(container.iter("p"))
+    if len(paragraphs) > 6:  # credits sit in the first or last lines
+        paragraphs = paragraphs[:3] + paragraphs[-3:]
+    texts = [collapse(text_content(p)) for p in paragraphs]
     return [t for t in texts if t]
 
 
@@ -498,8 +505,8 @@ def extract_article(
     fields.published_at, fields.published_raw = when.value, when.raw
     fields.source = source(page, box)
     fields.section = section(page, headline)
-    fields.keywords = keywords(page, fields.title)
     container = body_container(page)
+    fields.keywords = keywords(page, fields.title, container, old_template=headline is None)
     fields.editor = editor(container)
     fields.author = author(
         page, box, body_paragraphs(container), fields.source, old_template=headline is None

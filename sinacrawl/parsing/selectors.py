@@ -82,7 +82,7 @@ AUTHOR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("（outlet X）", re.compile(r"[（(][\u4e00-\u9fff]{2,12}\s+([\u4e00-\u9fff·]{2,4})[）)]\s*$")),
 )
 # A 2004 book page's byline cell (td.l15 centred) carries 作者：X.
-AUTHOR_CELLS = X(f"descendant::td[{_cls('l15')}]")
+AUTHOR_CELLS = X("descendant::td[contains(@class, 'l15')]")
 
 # --- editor (责任编辑): inside the body container, or right after it --------------------------
 _EDITOR_TEST = "contains(@class, 'article-editor') or contains(@class, 'show_author')"
@@ -97,15 +97,21 @@ EDITOR_WORK_CODE = re.compile(r"\s*[A-Za-z]{1,4}\d{2,}\s*$")
 # --- keywords / tags ---------------------------------------------------------------------------
 # The tags meta holds exactly the tag links (文章关键词/关键字) when the page has any.
 META_TAG_KEYS: tuple[str, ...] = ("tags",)
-KEYWORD_LINKS: tuple[tuple[str, etree.XPath], ...] = (
+KEYWORD_LINKS_BY_ID: tuple[tuple[str, etree.XPath], ...] = (
     ("2017+ div#keywords a", X("id('keywords')/descendant::a")),
     (
         "2017+ #article-bottom .keywords a",
-        X(f"id('article-bottom')/descendant::div[{_cls('keywords')}]//a"),
+        X("id('article-bottom')/descendant::div[contains(@class, 'keywords')]//a"),
     ),
-    ("2014-17 .article-keywords a", X(f"descendant::div[{_cls('article-keywords')}]//a")),
-    ("2017+ div.keywords a", X(f"descendant::div[{_cls('keywords')}]//a")),
-    ("tech p.art_keywords a", X(f"descendant::p[{_cls('art_keywords')}]//a")),
+)
+# Searched from the body container's parent: the tag block sits right after the body.
+KEYWORD_LINKS_NEAR_BODY: tuple[tuple[str, etree.XPath], ...] = (
+    (
+        "2014-17 .article-keywords a",
+        X("../descendant::div[contains(@class, 'article-keywords')]//a"),
+    ),
+    ("2017+ div.keywords a", X("../descendant::div[contains(@class, 'keywords')]//a")),
+    ("tech p.art_keywords a", X("../descendant::p[contains(@class, 'art_keywords')]//a")),
 )
 META_KEYWORD_KEYS: tuple[str, ...] = ("keywords",)
 # Site-wide keyword metas that say nothing about the article.
