@@ -18,7 +18,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pymongo import MongoClient, monitoring
 from pymongo.errors import AutoReconnect
 from scrapy.exceptions import NotConfigured
@@ -489,6 +492,17 @@ def test_redactor_handles_escaped_and_raw_passwords():
         "*** *** mongodb://u:***@h/db"
     )
     assert Redactor("mongodb://h/db")("nothing secret") == "nothing secret"
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(password=st.text(min_size=4, max_size=40).filter(lambda p: p.strip()))
+def test_any_password_is_redacted_raw_and_escaped(password):
+    from urllib.parse import quote_plus
+
+    uri = f"mongodb://crawler:{quote_plus(password)}@db.example:27017/sina"
+    message = f"failed: {uri} / {password} / {quote_plus(password)}"
+    clean = Redactor(uri)(message)
+    assert password not in clean and quote_plus(password) not in clean
 
 
 KILLED_RUN = textwrap.dedent(
