@@ -97,7 +97,9 @@ def failure_reason(exc: BaseException) -> str:
         if isinstance(exc, kind):
             return reason
     if isinstance(exc, DownloadCancelledError):
-        return "too_large" if "max size" in str(exc) else "cancelled"
+        # An announced size over DOWNLOAD_MAXSIZE says "max size"; a streamed (chunked) body
+        # that grows past it is cancelled by Scrapy's HTTP/1.1 handler with no message at all.
+        return "too_large" if "max size" in str(exc) or not str(exc) else "cancelled"
     if isinstance(exc, IgnoreRequest):
         text = str(exc).lower()
         return next((reason for key, reason in IGNORE_REASONS if key in text), "ignored")
