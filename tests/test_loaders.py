@@ -103,3 +103,19 @@ def test_loader_processors():
     assert item["keywords"] == ["a", "b"]
     assert item["published_at"] == "2021-11-22T17:33:50+08:00"
     assert item["body_text"] == "第一段\n第二段"
+
+
+def test_unknown_template_body_is_the_densest_paragraph_block():
+    # SYNTHETIC: a layout no Sina template uses; the article is the block with most prose
+    para = "这是一段足够长的正文，用来说明未知模板的页面也能找到文章主体。" * 5
+    html = (
+        "<html><head><title>未知模板的文章_新浪财经_新浪网</title></head><body>"
+        "<div class='nav'><p>首页</p><p>财经</p></div>"
+        f"<div class='story'><p>{para}</p><p>{para}</p><p>责任编辑：李四</p></div>"
+        "<div class='footer'><p>Copyright © 1996-2026 SINA Corporation</p></div>"
+        "</body></html>"
+    ).encode()
+    item = build_article(html, "https://finance.sina.com.cn/roll/2026-01-01/doc-iunknown1.shtml")
+    assert item["title"] == "未知模板的文章"
+    assert item["body_text"] == f"{para}\n{para}"
+    assert item["editor"] == "李四"

@@ -449,8 +449,24 @@ def _marker_code(kind: str, value: str) -> str:
 
 
 def body_container(page: Page) -> Any:
+    """The element holding the article body: a known template's container, else the
+    element whose own paragraphs carry the most text (an unknown or future template)."""
     _, nodes = _first(page.root, S.BODY)
-    return nodes[0] if nodes else None
+    if nodes:
+        return nodes[0]
+    return _densest_paragraph_parent(page.root) if page.root is not None else None
+
+
+def _densest_paragraph_parent(root: Any) -> Any:
+    totals: dict[Any, int] = {}
+    for p in root.iter("p"):
+        parent = p.getparent()
+        if parent is not None:
+            totals[parent] = totals.get(parent, 0) + len(text_content(p).strip())
+    if not totals:
+        return None
+    best, size = max(totals.items(), key=lambda kv: kv[1])
+    return best if size >= S.MIN_UNKNOWN_BODY_CHARS else None
 
 
 def body_paragraphs(container: Any) -> list[str]:

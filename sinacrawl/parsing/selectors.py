@@ -158,6 +158,9 @@ BODY: tuple[tuple[str, etree.XPath], ...] = (
     ("2008-13 .blkContainerSblkCon", X(f"descendant::div[{_cls('blkContainerSblkCon')}]")),
 )
 
+# An unknown template's body: the element whose own <p> children hold at least this much text.
+MIN_UNKNOWN_BODY_CHARS = 200
+
 # --- the page's own URL, when the caller does not know it ---------------------------------------
 META_URL_KEYS: tuple[str, ...] = ("og:url", "toutiao")
 CANONICAL_LINK = X("descendant::link[@rel='canonical']/@href")
