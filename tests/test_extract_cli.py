@@ -33,6 +33,7 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[byt
     )
 
 
+@pytest.mark.slow
 def test_one_page_one_json_line_with_exactly_the_item_fields():
     run = run_cli("--url", P05_URL + "?cre=tianyi", str(P05))
     assert run.returncode == 0, run.stderr.decode()
@@ -49,6 +50,7 @@ def test_one_page_one_json_line_with_exactly_the_item_fields():
     assert b"\\u" not in run.stdout
 
 
+@pytest.mark.slow
 def test_several_files_in_order_urls_found_in_the_pages():
     """p16's og:url is percent-encoded with a query; p03 names itself only in a widget."""
     pages = [PAGES / "p16_2018_t_cj_caijingtoutiao.html", PAGES / "p03_2009_ent_blk_gb2312.html"]
