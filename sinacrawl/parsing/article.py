@@ -34,10 +34,10 @@ from sinacrawl.parsing.urls import canonical_url, is_sina_host
 logger = logging.getLogger(__name__)
 
 # One parser per encoding libxml2 decodes for us; the encoding is always given, so the
-# page's own (possibly wrong) <meta charset> is ignored. huge_tree stays off: libxml2 then caps nesting depth, so 2 MB of nested tags cannot blow
-# the stack.
-# Plain etree elements, not lxml.html's: lxml.html looks up a Python class for every element
-# it hands out, which costs more than the whole extraction on a big page.
+# page's own (possibly wrong) <meta charset> is ignored. huge_tree stays off: libxml2 then
+# caps the nesting depth, so 2 MB of nested tags cannot exhaust the stack. Plain etree
+# elements, not lxml.html's: lxml.html looks up a Python class for every element it hands
+# out, which costs more than the whole extraction on a big page.
 _PARSERS: dict[str, etree.HTMLParser] = {
     codec: etree.HTMLParser(encoding=codec, remove_blank_text=False, huge_tree=False)
     for codec in ("utf-8", "gb18030")
@@ -141,8 +141,14 @@ def text_of(el: Any) -> str:
     """Visible text of an element (script/style content excluded), whitespace collapsed."""
     if isinstance(el, str):
         return collapse(el)
-    parts = el.xpath("descendant-or-self::text()[not(ancestor::script) and not(ancestor::style)]")
-    return collapse(" ".join(parts))
+    if next(el.iter("script", "style"), None) is None:
+        return collapse(text_content(el))  # one C serialisation: the common case
+    return collapse(" ".join(_VISIBLE_TEXT(el)))
+
+
+_VISIBLE_TEXT = etree.XPath(
+    "descendant-or-self::text()[not(ancestor::script) and not(ancestor::style)]"
+)
 
 
 # --- url, doc_id ---------------------------------------------------------------------------
