@@ -106,6 +106,15 @@ def test_a_held_lock_exits_at_once_with_the_lock_code(tmp_path: Path, site: str)
     assert crawl_ops(tmp_path, site, "ok", SINACRAWL_LOCK=str(lock)).returncode == ExitCode.OK
 
 
+def test_a_lock_that_cannot_be_taken_is_a_clear_error(tmp_path: Path, site: str) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    run = crawl_ops(tmp_path, site, "ok", SINACRAWL_LOCK=str(not_a_folder / "run.lock"))
+    assert run.returncode == ExitCode.ERROR
+    assert "cannot take the run lock" in run.stderr and "Traceback" not in run.stderr
+    assert run.summary is None
+
+
 def test_ctrl_c_exits_interrupted_with_a_summary(tmp_path: Path, site: str) -> None:
     write_spider_module(tmp_path)
     summary = tmp_path / "summary.json"

@@ -53,6 +53,14 @@ class Command(ScrapyCrawl):
             )
             self.exitcode = int(ExitCode.LOCK_HELD)
             return
+        except OSError as exc:
+            print(
+                f"sinacrawl: cannot take the run lock {path}: {exc}. Set SINACRAWL_LOCK to a "
+                f"writable file, or SINACRAWL_LOCK=off.",
+                file=sys.stderr,
+            )
+            self.exitcode = int(ExitCode.ERROR)
+            return
         try:
             self.exitcode = self._crawl(args[0], opts)
         finally:
