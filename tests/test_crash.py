@@ -203,6 +203,9 @@ def test_a_second_run_while_one_is_running_exits_with_the_lock_code(tmp_path: Pa
                 tmp_path / "first.json",
                 CONCURRENT_REQUESTS="1",
                 CONCURRENT_REQUESTS_PER_DOMAIN="1",
+                # At least ~6 s for 120 pages however fast the machine: still running when
+                # the second run starts.
+                DOWNLOAD_DELAY="0.1",
             ),
             cwd=REPO,
             env=child_env(),

