@@ -2,6 +2,7 @@
 
 - ``kill -9`` at five random moments during a crawl, then a final run: every listed article
   is stored exactly once, every post is whole, no temporary file is left.
+- ``JOBDIR``: one Ctrl-C pauses (status 8), the same command resumes the queue.
 - Two overlapping runs: the second exits at once with the lock code.
 - Every article page failing: a non-zero exit and a summary that says why.
 - Two distributed workers against a real redis-server: every article fetched once across
@@ -190,6 +191,54 @@ def test_kill_9_at_five_random_moments_then_a_final_run_loses_and_duplicates_not
     assert stray_temp_files(archive) == [], context
     for path in posts(archive):
         assert_whole_post(path)
+
+
+def test_jobdir_pauses_on_one_ctrl_c_and_resumes(tmp_path: Path) -> None:
+    archive, jobdir = tmp_path / "archive", tmp_path / "job"
+    with mocksite_process(site_config(40), tmp_path / "site") as site:
+        expected = {a.doc_id for a in site.catalog.articles()}
+        first = subprocess.Popen(
+            crawl_command(
+                site,
+                archive,
+                tmp_path / "first.json",
+                JOBDIR=str(jobdir),
+                CONCURRENT_REQUESTS="1",
+                CONCURRENT_REQUESTS_PER_DOMAIN="1",
+                DOWNLOAD_DELAY="0.05",
+            ),
+            cwd=REPO,
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(posts(archive)) < 10:
+                assert first.poll() is None and time.monotonic() < deadline, "no progress"
+                time.sleep(0.02)
+            first.send_signal(signal.SIGINT)  # once: a graceful pause
+            paused = first.wait(timeout=60)
+        finally:
+            stop_process(first)
+        paused_posts = len(posts(archive))
+        resumed = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "resumed",
+            archive=archive,
+            args=ARGS,
+            settings={**FAST, "JOBDIR": str(jobdir)},
+            timeout=120,
+        )
+    summary = json.loads((tmp_path / "first.json").read_text("utf-8"))
+    assert paused == ExitCode.INTERRUPTED and summary["close_reason"] == "shutdown"
+    assert paused_posts < len(expected), "the pause came too late to test a resume"
+    assert "Resuming crawl" in resumed.log
+    assert resumed.returncode == ExitCode.OK, resumed.log[-3000:]
+    stored = post_doc_ids(archive)
+    assert set(stored) == expected and max(stored.values()) == 1
+    assert stray_temp_files(archive) == []
 
 
 def test_a_second_run_while_one_is_running_exits_with_the_lock_code(tmp_path: Path) -> None:
