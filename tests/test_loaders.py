@@ -119,3 +119,18 @@ def test_unknown_template_body_is_the_densest_paragraph_block():
     assert item["title"] == "未知模板的文章"
     assert item["body_text"] == f"{para}\n{para}"
     assert item["editor"] == "李四"
+
+
+def test_stocks_from_body_links_spans_and_markers_only():
+    # SYNTHETIC: every way a Sina body names a stock, plus a sidebar link that must not count
+    html = (
+        "<html><body><div class='side'><a href='http://finance.sina.com.cn/realstock/company/"
+        "sh601318/nc.shtml'>侧栏热股</a></div><div id='artibody'>"
+        "<p>　　<a href='http://finance.sina.com.cn/realstock/company/sh603883/nc.shtml'>老百姓</a>"
+        "与<span id='stock_sz000001'><a href='x'>平安银行</a></span>、"
+        "<a href='https://stock.finance.sina.com.cn/hkstock/quotes/00700.html'>腾讯控股</a>和"
+        "<span id='usstock_BABA'>阿里巴巴</span>公布业绩。</p>"
+        "<!-- news_keyword_pub,stock,sh600000 --></div></body></html>"
+    ).encode()
+    item = build_article(html, "https://finance.sina.com.cn/stock/2021-11-22/doc-istocks1.shtml")
+    assert item["stocks"] == ["sh603883", "sz000001", "hk00700", "gb_baba", "sh600000"]
