@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from sinacrawl.extensions.summary import (
     RunSummary,
     article_counts,
     decide,
+    sweep_stale_temp_files,
     write_json_atomic,
 )
 from sinacrawl.extensions.watchdog import CoverageWatchdog, coverage_problems
@@ -229,3 +232,16 @@ def test_coverage_watchdog_makes_the_exit_non_zero(tmp_path: Path) -> None:
     assert data["channels"] == {
         "-": {"stored": 10, "newest_published_at": "2026-11-27T09:00:00+08:00"}
     }
+
+
+def test_temp_files_of_a_killed_summary_write_are_swept(tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    stale = tmp_path / ".summary.json.k1ll3d.tmp"
+    fresh = tmp_path / ".summary.json.wr1t1ng.tmp"
+    other = tmp_path / ".other.json.x.tmp"
+    for path in (stale, fresh, other):
+        path.write_text("{")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    os.utime(other, (time.time() - 3600, time.time() - 3600))
+    assert sweep_stale_temp_files(target) == 1
+    assert not stale.exists() and fresh.exists() and other.exists()

@@ -30,10 +30,12 @@ is the exit status; the summary lists every reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
+import time
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
@@ -222,6 +224,19 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def sweep_stale_temp_files(path: Path, older_than: float = 60.0) -> int:
+    """Remove temp files a killed run left beside ``path`` (none younger than ``older_than`` s,
+    which another process may still be writing); returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+                removed += 1
+    return removed
+
+
 def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -259,8 +274,13 @@ class RunSummary:
         ext = cls(crawler, Path(raw) if raw else None, benign)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(ext.item_error, signal=signals.item_error)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        if self.path is not None:
+            sweep_stale_temp_files(self.path)
 
     def item_scraped(self, item: Any, response: Response | None = None, **kwargs: Any) -> None:
         meta = getattr(response, "meta", None) or {}
