@@ -134,3 +134,17 @@ def test_stocks_from_body_links_spans_and_markers_only():
     ).encode()
     item = build_article(html, "https://finance.sina.com.cn/stock/2021-11-22/doc-istocks1.shtml")
     assert item["stocks"] == ["sh603883", "sz000001", "hk00700", "gb_baba", "sh600000"]
+
+
+def test_real_pages_extract_without_warnings(caplog):
+    """A warning means something on the page could not be read; the real pages have none."""
+    import logging
+
+    from tests.conftest import real_pages
+    from tests.update_golden import request_urls
+
+    urls = request_urls()
+    with caplog.at_level(logging.WARNING, logger="sinacrawl"):
+        for page in real_pages():
+            build_article(page.read_bytes(), urls.get(page.stem))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]

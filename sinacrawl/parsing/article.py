@@ -137,11 +137,17 @@ def _first(context: Any, rules: Iterable[tuple[str, etree.XPath]]) -> tuple[str,
     return "", []
 
 
-def text_of(el: Any) -> str:
-    """Visible text of an element (script/style content excluded), whitespace collapsed."""
+def text_of(el: Any, *, spaced: bool = False) -> str:
+    """Visible text of an element (script/style content excluded), whitespace collapsed.
+
+    ``spaced`` puts a space between text nodes: bylines write ``<span>2005.08.26</span>05:39``
+    and the date must not become ``2005.08.2605:39``.
+    """
     if isinstance(el, str):
         return collapse(el)
     if next(el.iter("script", "style"), None) is None:
+        if spaced:
+            return collapse(" ".join(el.itertext()))
         return collapse(text_content(el))  # one C serialisation: the common case
     return collapse(" ".join(_VISIBLE_TEXT(el)))
 
@@ -247,7 +253,7 @@ def published_at(page: Page, box: Any) -> DateFinding:
     time, else the CMS stamp comment. None (and a logged warning) when nothing parses."""
     meta_raw = page.meta(*S.META_DATE_KEYS)
     meta_value = parse_date(meta_raw) if meta_raw else None
-    raw = text_of(box) if box is not None else ""
+    raw = text_of(box, spaced=True) if box is not None else ""
     value, timed = parse_date_and_precision(raw) if raw else (None, False)
     if timed:
         if value is None:
@@ -280,7 +286,7 @@ def source(page: Page, box: Any) -> str | None:
             return text
     if box is not None:
         # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
-        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(box))
+        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(box, spaced=True))
         if m:
             name = _clean_name(m.group(1))
             if name:
