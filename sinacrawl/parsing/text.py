@@ -351,10 +351,6 @@ _LEAF_BLOCKS = etree.XPath(
 )
 
 
-def block_text(el: etree._Element) -> str:
-    return collapse(" ".join(el.itertext()))
-
-
 def clean_body(
     container: etree._Element | None,
     base_url: str | None = None,
@@ -535,15 +531,6 @@ def _serialise(container: etree._Element) -> str:
     start, end = html.find(">") + 1, html.rfind("</")
     inner = html[start:end] if 0 < start <= end else ""
     return _BLANK_LINES.sub("\n", _CONTROL.sub("", inner)).strip()
-
-
-def escape_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def to_text(container: etree._Element) -> str:
-    """Plain text, one paragraph (block, caption, ``<br>`` line) a line."""
-    return html_to_text(_serialise(container))
 
 
 # Block boundaries and <br> become line breaks; every other tag goes.
