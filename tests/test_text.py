@@ -190,6 +190,15 @@ def test_only_kept_tags_and_attributes_remain():
     )
 
 
+def test_layout_tables_left_empty_by_ad_removal_go_data_tables_stay():
+    html, text, _ = clean(
+        "<p>正文</p><table><tr><td><table><tr><td><script>ad()</script></td></tr></table>"
+        '</td></tr></table><table><tr><td colspan="2">数据</td></tr></table>'
+    )
+    assert html == '<p>正文</p><table><tr><td colspan="2">数据</td></tr></table>'
+    assert text == "正文\n数据"
+
+
 def test_empty_bodies_give_empty_strings():
     assert clean("") == ("", "", [])
     assert clean("<p>　　</p><script>x</script><ins class='sinaads'></ins>") == ("", "", [])

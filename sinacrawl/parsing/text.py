@@ -502,6 +502,13 @@ def _simplify(container: etree._Element, base_url: str | None) -> None:
             unwrap(el)
         else:
             el.set("href", href)
+    for table in list(container.iter("table")):
+        # layout tables that held only ads (now gone): no text, no picture
+        parent = table.getparent()
+        if parent is not None and next(table.iter("img"), None) is None:
+            blank = not text_content(table).strip()
+            if blank:
+                drop(table)
     for el in list(container.iter(*_MAYBE_EMPTY)):
         if el is not container and el.getparent() is not None and _is_empty(el):
             drop(el)
