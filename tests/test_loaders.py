@@ -148,3 +148,16 @@ def test_real_pages_extract_without_warnings(caplog):
         for page in real_pages():
             build_article(page.read_bytes(), urls.get(page.stem))
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_keyword_metas_that_only_cut_up_the_headline_are_not_keywords():
+    # SYNTHETIC: an old page whose keywords meta is its headline split at the space
+    html = (
+        "<html><head><meta name='keywords' content='拿出10万元投资房产,小两口尝试以钱生钱(图)'>"
+        "</head><body><h1 id='artibodyTitle'>拿出10万元投资房产 小两口尝试以钱生钱(图)</h1>"
+        "<div id='artibody'><p>正文。</p></div></body></html>"
+    ).encode()
+    assert (
+        build_article(html, "https://bj.house.sina.com.cn/p/2005-03-31/031868306.html")["keywords"]
+        == []
+    )

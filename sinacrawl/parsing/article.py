@@ -384,6 +384,8 @@ def _split_keywords(value: str | None) -> list[str]:
 
 
 def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
+    """Clean keywords; none at all when they are just the headline again (whole, or cut
+    into pieces at its spaces and commas, as old pages' keyword metas are)."""
     title_key = collapse(headline) if headline else None
     out: list[str] = []
     for value in values:
@@ -393,7 +395,16 @@ def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
         if len(word) > 40:
             continue
         out.append(word)
+    if title_key and out and _letters(title_key) == "".join(_letters(w) for w in out):
+        return []
     return out
+
+
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+def _letters(text: str) -> str:
+    return _NOT_LETTERS.sub("", text)
 
 
 def section(page: Page, headline: Any) -> list[str]:
