@@ -143,3 +143,9 @@ def test_real_gb2312_pages_extract_the_same_whatever_the_header(path):
     assert len(titles) == 1
     (title,) = titles
     assert title and "\ufffd" not in title and not any("\ue000" <= c <= "\uf8ff" for c in title)
+
+
+def test_utf16_pages_with_a_bom_are_read():
+    body = page("utf-16", "人民币汇率保持基本稳定").encode("utf-16")
+    item = build_article(body, "https://finance.sina.com.cn/roll/2021-11-22/doc-iutf16.shtml")
+    assert item["title"] == "人民币汇率保持基本稳定"

@@ -8,6 +8,7 @@ Selectors and patterns live in ``selectors.py``; body cleaning in ``text.py``.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ _PARSERS: dict[str, etree.HTMLParser] = {
     for codec in ("utf-8", "gb18030")
 }
 _NUL = re.compile(rb"\x00")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 @dataclass
@@ -76,6 +78,8 @@ def parse_page(body: bytes, url: str | None = None, content_type: str | None = N
     ``encoding.decode_html``, with all its fallbacks, and parsed again as UTF-8.
     """
     data = body or b""
+    if data.startswith(_UTF16_BOMS):  # before NULs go: in UTF-16 they are half the text
+        data = decode_html(data, content_type).encode("utf-8")
     if b"\x00" in data:
         data = _NUL.sub(b"", data)
     root = None
