@@ -7,17 +7,25 @@ is newer than the stored one or the spider runs with ``-a refresh=1``.
 
 When every article request one listing page produced was skipped, that page's next-page
 request (meta ``listing_page``) is dropped too: the rest of the listing is older and stored
-already (setting ``STOP_ON_KNOWN_PAGE``, default True).
+already (setting ``STOP_ON_KNOWN_PAGE``, default True). That shortcut is only safe when the
+previous run of the channel went through without a failed or unfinished article: otherwise an
+article on a later page that failed (or a run killed before reaching it) would never be
+fetched. So each channel's last run is recorded as clean or not in
+``<ARCHIVE_DIR>/.sinacrawl/channels.json``; the file says "not clean" while a run is going,
+so a killed run leaves its channels unclean and the next run reads all ``max_pages``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scrapy import Request
+from scrapy import Request, signals
 
+from sinacrawl.archive import atomic_write
 from sinacrawl.state import KnownArticles
 
 if TYPE_CHECKING:
@@ -29,6 +37,8 @@ logger = logging.getLogger(__name__)
 SKIPPED = "sinacrawl/articles/skipped_known"
 CHANGED = "sinacrawl/articles/refetched_changed"
 STOPPED = "sinacrawl/listing/stopped_known_page"
+FAILED_PREFIX = "sinacrawl/articles/failed/"
+CHANNELS_FILE = "channels.json"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -72,18 +82,68 @@ class _PageOutcome:
 class IncrementalMiddleware:
     """Skips known articles and stops paginating past a fully known listing page."""
 
-    def __init__(self, crawler: Crawler, known: KnownArticles, stop_on_known_page: bool) -> None:
+    def __init__(
+        self,
+        crawler: Crawler,
+        known: KnownArticles,
+        stop_on_known_page: bool,
+        state_file: Path | None = None,
+    ) -> None:
         self.crawler = crawler
         self.known = known
         self.stop_on_known_page = stop_on_known_page
+        self.state_file = state_file
+        self.clean_before: dict[str, bool] = {}  # each channel's previous run, as recorded
+        self.channels_seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
-        return cls(
+        folder = Path(crawler.settings.get("ARCHIVE_DIR") or "archive") / ".sinacrawl"
+        mw = cls(
             crawler,
             KnownArticles.from_crawler(crawler),
             crawler.settings.getbool("STOP_ON_KNOWN_PAGE", True),
+            folder / CHANNELS_FILE,
         )
+        crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
+        return mw
+
+    def spider_opened(self, spider: Any = None) -> None:
+        self.clean_before = self._read_state()
+        # Until this run ends well, none of its channels may take the shortcut next time.
+        self._write_state(dict.fromkeys(self.clean_before, False))
+
+    def spider_closed(self, spider: Any = None, reason: str = "finished") -> None:
+        stats = self.crawler.stats.get_stats() if self.crawler.stats is not None else {}
+        failed = sum(v for k, v in stats.items() if k.startswith(FAILED_PREFIX))
+        clean_now = reason == "finished" and not failed
+        state = dict(self.clean_before)
+        state.update(dict.fromkeys(self.channels_seen, clean_now))
+        self._write_state(state)
+
+    def _read_state(self) -> dict[str, bool]:
+        if self.state_file is None:
+            return {}
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+            return {str(k): bool(v) for k, v in data.get("clean", {}).items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as exc:
+            logger.warning(
+                "ignoring unreadable %s (%s): reading every listing page", self.state_file, exc
+            )
+            return {}
+
+    def _write_state(self, clean: dict[str, bool]) -> None:
+        if self.state_file is None:
+            return
+        data = json.dumps({"clean": clean}, ensure_ascii=False, sort_keys=True).encode()
+        try:
+            atomic_write(self.state_file, data, 0o644)
+        except OSError as exc:
+            logger.warning("cannot record channel state in %s: %s", self.state_file, exc)
 
     @property
     def refresh(self) -> bool:
@@ -137,6 +197,17 @@ class IncrementalMiddleware:
         return True
 
     def _finish(self, response: Response, outcome: _PageOutcome) -> list[Request]:
+        if outcome.channel:
+            self.channels_seen.add(outcome.channel)
+        if not self.clean_before.get(outcome.channel or ""):
+            if outcome.next_pages and outcome.all_known:
+                logger.info(
+                    "every article on %s is stored, but the last run of channel %r did not end "
+                    "cleanly: reading on",
+                    response.url,
+                    outcome.channel,
+                )
+            return outcome.next_pages
         if outcome.next_pages and outcome.all_known:
             logger.info(
                 "every article on %s is stored already: not following %d next page(s)",

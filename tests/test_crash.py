@@ -362,12 +362,6 @@ def test_two_workers_on_redis_fetch_and_store_every_article_once(
     assert stray_temp_files(archive) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap in sinacrawl/incremental.py: with STOP_ON_KNOWN_PAGE (default) a run "
-    "stops paginating at a fully stored listing page 1, so an article of page 2 that failed "
-    "in the previous run (transient 503) is never fetched again",
-)
 def test_an_article_that_failed_on_a_later_listing_page_is_stored_by_the_next_run(
     tmp_path: Path,
 ) -> None:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from sinacrawl.archive import INDEX_DIR, TMP_PREFIX, ArchiveIndex, content_hash
 from sinacrawl.pipelines.hexo import HexoPipeline
 from sinacrawl.posts import MAX_NAME_BYTES, post_path, render_post
+from sinacrawl.state import KnownArticles, to_epoch
 from tests.conftest import FIXTURES, REPO
 
 POSTS = FIXTURES / "hexo-posts"
@@ -290,6 +292,19 @@ def test_writes_0644_and_records_the_index(tmp_path):
     entry = index.get("ikyamrmz6784021")
     assert entry.path == post_path(item()) and entry.hash == content_hash(post.read_bytes())
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(TMP_PREFIX)]
+
+
+def test_first_post_in_an_empty_archive_keeps_its_listing_mtime(tmp_path):
+    """An empty KnownArticles is still a store to ask (a regression: it was tested as false)."""
+    known = KnownArticles()
+    pipe = HexoPipeline(tmp_path, None, known=known)
+    pipe.open_spider()
+    mtime = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    known.expect("ikyamrmz6784021", mtime)
+    pipe.store(item())
+    pipe.close_spider()
+    assert ArchiveIndex(tmp_path).get("ikyamrmz6784021").listing_mtime == to_epoch(mtime)
+    assert not known.is_current("ikyamrmz6784021", mtime + timedelta(hours=2))
 
 
 def test_unchanged_article_is_not_rewritten_changed_one_is(tmp_path):

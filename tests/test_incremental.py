@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +13,7 @@ from scrapy.utils.test import get_crawler
 
 from sinacrawl import settings as project_settings
 from sinacrawl.archive import ArchiveIndex, Entry
-from sinacrawl.incremental import SKIPPED, STOPPED, IncrementalMiddleware
+from sinacrawl.incremental import CHANNELS_FILE, SKIPPED, STOPPED, IncrementalMiddleware
 from sinacrawl.parsing.listing import ListingEntry
 from sinacrawl.state import KnownArticles, to_epoch
 
@@ -42,7 +43,16 @@ def next_page() -> Request:
 def make_mw(tmp_path):
     """A middleware over an archive that already holds ``stored`` (doc_id → mtime)."""
 
-    def make(stored: dict[str, datetime | None], refresh: bool | str = False, **settings):
+    def make(
+        stored: dict[str, datetime | None],
+        refresh: bool | str = False,
+        clean: dict[str, bool] | None = None,
+        **settings,
+    ):
+        # The previous run of each channel: clean unless the test says otherwise.
+        state = tmp_path / ".sinacrawl" / CHANNELS_FILE
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"clean": {"china": True} if clean is None else clean}))
         index = ArchiveIndex(tmp_path)
         for doc_id, mtime in stored.items():
             index.put(Entry(doc_id, f"x/{doc_id}.md", "h", to_epoch(mtime)))
@@ -56,7 +66,9 @@ def make_mw(tmp_path):
             },
         )
         crawler.spider = FinanceSpider.from_crawler(crawler, refresh=refresh)
-        return IncrementalMiddleware.from_crawler(crawler), crawler
+        mw = IncrementalMiddleware.from_crawler(crawler)
+        mw.spider_opened()
+        return mw, crawler
 
     return make
 
@@ -96,6 +108,28 @@ def test_fully_known_page_stops_pagination(make_mw):
     mw, crawler = make_mw({"ia": T0, "ib": T0})
     assert run(mw, [article("ia"), next_page(), article("ib")]) == []
     assert crawler.stats.get_value(STOPPED) == 1
+
+
+def test_after_an_unclean_run_a_fully_known_page_does_not_stop_pagination(make_mw):
+    """A failed article or a killed run may have left a later page's articles unstored."""
+    mw, crawler = make_mw({"ia": T0, "ib": T0}, clean={"china": False})
+    assert [r.meta.get("listing_page") for r in run(mw, [article("ia"), next_page()])] == [2]
+    assert not crawler.stats.get_value(STOPPED)
+
+
+def test_a_run_is_recorded_unclean_until_it_ends_without_failures(make_mw, tmp_path):
+    state = tmp_path / ".sinacrawl" / CHANNELS_FILE
+    mw, crawler = make_mw({"ia": T0})
+    assert json.loads(state.read_text())["clean"] == {"china": False}  # a kill -9 leaves this
+    run(mw, [article("ia")])
+    mw.spider_closed(reason="finished")
+    assert json.loads(state.read_text())["clean"] == {"china": True}
+
+    mw, crawler = make_mw({"ia": T0})
+    run(mw, [article("ib")])
+    crawler.stats.inc_value("sinacrawl/articles/failed/http_503")
+    mw.spider_closed(reason="finished")
+    assert json.loads(state.read_text())["clean"] == {"china": False}
 
 
 def test_next_channel_start_is_never_held_back(make_mw):

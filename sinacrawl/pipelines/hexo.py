@@ -118,7 +118,7 @@ class HexoPipeline:
     ) -> None:
         assert self.index is not None
         self._inc("written" if written else "unchanged")
-        mtime = self.known.listing_mtime(doc_id) if self.known else None
+        mtime = self.known.listing_mtime(doc_id) if self.known is not None else None
         listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
         entry = Entry(doc_id, rel, digest, listing_mtime)
         if entry != before:
