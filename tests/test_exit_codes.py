@@ -150,3 +150,30 @@ def _wait_for(condition, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("channels=chna", "unknown channel 'chna'; valid names: china"),
+        ("since=yesterday", "-a since='yesterday': expected a date or datetime"),
+    ],
+)
+def test_bad_spider_arguments_exit_usage_with_one_clear_line(
+    tmp_path: Path, argument: str, message: str
+) -> None:
+    run = subprocess.run(
+        [
+            *(PYTHON, "-m", "scrapy", "crawl", "finance", "-a", argument),
+            *("-s", f"ARCHIVE_DIR={tmp_path / 'archive'}"),
+            *("-s", "SINACRAWL_UPSTREAM=http://127.0.0.1:9"),
+        ],
+        cwd=tmp_path,
+        env=scrapy_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == ExitCode.USAGE
+    assert f"sinacrawl: {message}" in run.stderr
+    assert "Traceback" not in run.stderr

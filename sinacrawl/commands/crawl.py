@@ -10,6 +10,8 @@ behaves the same, except that it
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,8 @@ from scrapy.exceptions import UsageError
 
 from sinacrawl.extensions.lock import LockHeld, RunLock, lock_path
 from sinacrawl.extensions.summary import EXIT_STAT, ExitCode, decide
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import argparse
@@ -70,8 +74,24 @@ class Command(ScrapyCrawl):
     def _crawl(self, spider_name: str, opts: argparse.Namespace) -> int:
         assert self.crawler_process is not None
         crawler = self._create_crawler(spider_name)
-        self.crawler_process.crawl(crawler, **opts.spargs)
+        usage: list[str] = []
+
+        def bad_arguments(task: asyncio.Task) -> None:
+            # A misspelled channel or a bad date deserves one clear line, not a traceback;
+            # retrieving the exception here also keeps asyncio from logging one.
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, UsageError):
+                usage.append(str(exc))
+            elif exc is not None:
+                logger.error("the crawl could not start", exc_info=exc)
+
+        started = self.crawler_process.crawl(crawler, **opts.spargs)
+        if isinstance(started, asyncio.Future):  # Scrapy's asyncio crawler process
+            started.add_done_callback(bad_arguments)
         self.crawler_process.start()
+        if usage:
+            print(f"sinacrawl: {usage[0]}", file=sys.stderr)
+            return int(ExitCode.USAGE)
         if self.crawler_process.bootstrap_failed:
             return int(ExitCode.ERROR)
         return exit_status(crawler)
