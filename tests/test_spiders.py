@@ -30,8 +30,19 @@ US = ("金融", "新浪财经", "新浪财经－美股")
 
 
 def make_spider(cls=FinanceSpider, settings=None, **kwargs):
-    crawler = get_crawler(cls, {"SINACRAWL_LOCK": "off", **(settings or {})})
+    # Extraction inline: the article-step tests replace build_article in this process.
+    defaults = {"SINACRAWL_LOCK": "off", "EXTRACT_PROCESSES": 0}
+    crawler = get_crawler(cls, {**defaults, **(settings or {})})
     return cls.from_crawler(crawler, **kwargs)
+
+
+def run_callback(results) -> list:
+    """Everything an ``async def`` callback yields."""
+
+    async def collect():
+        return [r async for r in results]
+
+    return asyncio.run(collect())
 
 
 def start_requests(spider) -> list[Request]:
@@ -294,7 +305,7 @@ def article_response(spider, **window):
 def test_parse_article_calls_the_extractor_with_page_and_listing(fixtures_dir, fake_loader):
     spider = make_spider(channels="usstock")
     response = article_response(spider)
-    (item,) = list(spider.parse_article(response))
+    (item,) = run_callback(spider.parse_article(response))
     (call,) = fake_loader
     assert call["body"] == P11.read_bytes()
     assert call["url"] == P11_URL
@@ -308,7 +319,7 @@ def test_parse_article_calls_the_extractor_with_page_and_listing(fixtures_dir, f
 def test_published_at_outside_the_window_is_dropped_and_reported(fixtures_dir, fake_loader):
     spider = make_spider(channels="usstock", since="2026-09-29")
     seen = outcomes(spider)
-    assert list(spider.parse_article(article_response(spider))) == []
+    assert run_callback(spider.parse_article(article_response(spider))) == []
     assert seen == [("dropped", "out_of_window")]
 
 
@@ -320,7 +331,7 @@ def test_an_extractor_crash_is_counted_not_raised(fixtures_dir, fake_loader, mon
         raise RuntimeError("bad page")
 
     monkeypatch.setattr(sys.modules["sinacrawl.loaders"], "build_article", boom)
-    assert list(spider.parse_article(article_response(spider))) == []
+    assert run_callback(spider.parse_article(article_response(spider))) == []
     assert seen == [("failed", "extract_error")]
 
 

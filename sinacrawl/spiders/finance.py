@@ -31,6 +31,7 @@ from scrapy.exceptions import DontCloseSpider, UsageError
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
+from sinacrawl.extractors import ExtractionPool
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -210,13 +211,19 @@ class ArticleSpiderBase(scrapy.Spider):
             },
         )
 
-    def parse_article(self, response: Response) -> Iterator[Any]:
-        from sinacrawl.loaders import build_article  # written in parallel; imported when used
+    @property
+    def extraction(self) -> ExtractionPool:
+        """This crawl's extraction pool (worker processes, or inline), made on first use."""
+        pool = getattr(self, "_extraction", None)
+        if pool is None:
+            pool = self._extraction = ExtractionPool.from_crawler(self.crawler)
+        return pool
 
+    async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         meta = response.meta
         content_type = response.headers.get(b"Content-Type")
         try:
-            item = build_article(
+            item = await self.extraction.extract(
                 response.body,
                 response.url,
                 content_type=content_type.decode("latin-1") if content_type else None,
