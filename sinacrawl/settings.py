@@ -35,6 +35,10 @@ MONGO_SPOOL_DIR = _env("MONGO_SPOOL_DIR")
 REDIS_URL = _env("REDIS_URL")
 SINACRAWL_UPSTREAM = _env("SINACRAWL_UPSTREAM")
 SINACRAWL_SUMMARY = _env("SINACRAWL_SUMMARY")
+# Article extraction in worker processes (sinacrawl/extractors.py): "auto" = 1 on 2+ CPUs
+# unless REDIS_URL is set, 0 = inline in the crawl thread; seconds one page may take there.
+EXTRACT_PROCESSES = _env("EXTRACT_PROCESSES", "auto")
+EXTRACT_TIMEOUT = float(_env("EXTRACT_TIMEOUT", 30.0))
 
 # --- unattended operation (README "Running from cron"): lock, exit codes, progress, watchdogs ---
 COMMANDS_MODULE = "sinacrawl.commands"  # our `crawl`: run lock + exit status from the summary

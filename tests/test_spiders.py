@@ -95,6 +95,11 @@ def test_bad_upstream_setting_is_a_usage_error():
         make_spider(settings={"SINACRAWL_UPSTREAM": "127.0.0.1:8080"})
 
 
+def test_bad_extract_processes_setting_is_a_usage_error():
+    with pytest.raises(UsageError, match="EXTRACT_PROCESSES"):
+        make_spider(settings={"EXTRACT_PROCESSES": "many"})
+
+
 def test_defaults():
     spider = make_spider(_job="scrapyd-job-1")  # Scrapy's/scrapyd's own arguments pass
     assert spider._job == "scrapyd-job-1"

@@ -31,7 +31,7 @@ from scrapy.exceptions import DontCloseSpider, UsageError
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
-from sinacrawl.extractors import ExtractionPool
+from sinacrawl.extractors import ExtractionPool, pool_size
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -180,6 +180,10 @@ def check_settings(crawler: Crawler) -> None:
     try:
         parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
     except UpstreamError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        pool_size(crawler.settings.get("EXTRACT_PROCESSES"), cpus=1, distributed=False)
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
