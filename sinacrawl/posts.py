@@ -139,6 +139,7 @@ UNWRAP_TAGS = frozenset(
 )
 # Anything else (the parser keeps ``<scr<script>`` as a tag named "scr<script") is unwrapped.
 _TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_ATTR_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.-]*")
 URL_ATTRS = frozenset(
     ("href", "src", "action", "formaction", "background", "poster", "cite", "data", "lowsrc")
 )
@@ -153,16 +154,20 @@ def _unsafe_url(value: str) -> bool:
 
 
 def _clean_element(el: etree._Element) -> None:
-    for name in list(el.attrib):
+    # items() rather than attrib[name]: the HTML parser keeps names like "{{" that lxml then
+    # refuses to look up, so the attributes are rebuilt from the ones worth keeping.
+    attributes = el.items()
+    el.attrib.clear()
+    for name, value in attributes:
         lowered = name.lower()
-        value = el.attrib[name]
-        if (
-            lowered.startswith("on")
+        if not (
+            not _ATTR_NAME.fullmatch(name)
+            or lowered.startswith("on")
             or lowered in ("srcdoc", "srcset", "xmlns", "is")
             or ((lowered in URL_ATTRS or lowered.endswith("href")) and _unsafe_url(value))
             or (lowered == "style" and _UNSAFE_STYLE.search(value))
         ):
-            del el.attrib[name]
+            el.set(name, value)
     if el.tag == "img":
         el.set("referrerpolicy", "no-referrer")
     if el.tag == "a" and el.get("target"):
