@@ -10,9 +10,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # Fixtures for servers the tests start (kept in their own modules).
 pytest_plugins = ["tests.mongo_server"]
+
+# In CI (CI=true) property tests draw the same examples every run, so a landing is never
+# blocked by a new random draw; locally they stay random and keep finding new cases.
+hypothesis_settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("SINACRAWL_FIXTURES", REPO.parent / "shared" / "fixtures"))
