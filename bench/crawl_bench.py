@@ -1,6 +1,7 @@
 """Crawl throughput on loopback: a bare Scrapy spider vs the full sinacrawl pipeline.
 
     .venv/bin/python bench/crawl_bench.py [--articles 2000] [--rounds 1] [--skip mongo,redis]
+    .venv/bin/python bench/crawl_bench.py --only redis     # just one vs two Redis workers
 
 One mock Sina site (``sinacrawl.testing.mocksite``, a child process) serves at least 2,000
 generated article pages of 80–150 KB (every 5th in GBK) through the roll API. Then, in one
@@ -56,6 +57,7 @@ CHANNELS = (
     ("ministries", 1689, "china/bwdt"),
 )
 PER_PAGE = 50
+RUNS = {"bare", "hexo", "mongo", "redis"}
 TARGETS = {"hexo/bare": 0.6, "redis x2/redis x1": 1.7}
 
 BARE_SPIDER = '''
@@ -243,21 +245,12 @@ def bench_round(
               f"{result.site_cpu_s * per_page:.1f} ms)", flush=True)  # fmt: skip
 
     # bare: Scrapy's defaults (no project), same concurrency, the article URLs on the mirror.
-    bare_dir = work / f"{tag}-bare"
-    bare_dir.mkdir()
-    (bare_dir / "bare.py").write_text(BARE_SPIDER, encoding="utf-8")
-    (bare_dir / "urls.txt").write_text(
-        "".join(f"{site.url}{a.mirror_path}\n" for a in articles), encoding="utf-8"
-    )
-    bare_env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
-    bare = [sys.executable, "-m", "scrapy", "runspider", "bare.py", "-a", "urls=urls.txt"]
-    bare += ["-s", "ROBOTSTXT_OBEY=False", "-s", "TELNETCONSOLE_ENABLED=False"]
-    for key in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "LOG_LEVEL"):
-        bare += ["-s", f"{key}={settings[key]}"]
-    run("bare", [(bare, bare_dir, bare_env)], None)
-
-    archive = work / f"{tag}-hexo"
-    run("hexo", [(finance_command(site, archive, pages, **settings), REPO, child_env())], archive)
+    if "bare" in args.runs:
+        run_bare(site, work, tag, settings, run)
+    if "hexo" in args.runs:
+        archive = work / f"{tag}-hexo"
+        command = finance_command(site, archive, pages, **settings)
+        run("hexo", [(command, REPO, child_env())], archive)
 
     if mongo_uri:
         archive = work / f"{tag}-mongo"
@@ -277,6 +270,22 @@ def bench_round(
             ]
             run(f"redis x{workers}", commands, archive)
     return results
+
+
+def run_bare(site: RunningSite, work: Path, tag: str, settings: dict[str, str], run) -> None:
+    articles = site.catalog.articles()
+    bare_dir = work / f"{tag}-bare"
+    bare_dir.mkdir()
+    (bare_dir / "bare.py").write_text(BARE_SPIDER, encoding="utf-8")
+    (bare_dir / "urls.txt").write_text(
+        "".join(f"{site.url}{a.mirror_path}\n" for a in articles), encoding="utf-8"
+    )
+    bare_env = {k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"}
+    bare = [sys.executable, "-m", "scrapy", "runspider", "bare.py", "-a", "urls=urls.txt"]
+    bare += ["-s", "ROBOTSTXT_OBEY=False", "-s", "TELNETCONSOLE_ENABLED=False"]
+    for key in ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "LOG_LEVEL"):
+        bare += ["-s", f"{key}={settings[key]}"]
+    run("bare", [(bare, bare_dir, bare_env)], None)
 
 
 def machine() -> str:
@@ -299,10 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=1, help="repeat; medians are printed")
     parser.add_argument("--skip", default="", help="comma list: mongo, redis")
+    parser.add_argument("--only", default="", help="comma list of runs: bare, hexo, mongo, redis")
     parser.add_argument("--keep", type=Path, help="keep the work folder here")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if only:
+        skip |= RUNS - only
+    args.runs = RUNS - skip
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="sinacrawl-crawl-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -341,11 +355,9 @@ def report(rounds: list[list[Result]], json_path: Path | None) -> int:
         n = result.name
         ok = "-" if result.unique is None else ("yes" if result.unique else f"NO ({result.stored})")
         per_page = 1000 / max(result.pages, 1)
+        to_bare = f"{rate[n] / rate['bare']:.2f}" if rate.get("bare") else "-"
         cpu = f"{result.cpu_s * per_page:6.1f} + {result.site_cpu_s * per_page:4.1f}"
-        print(
-            f"{n:<12} {rate[n]:8.1f} {rate[n] / rate['bare']:8.2f} {rss[n]:8.0f} MB"
-            f"   {cpu:<28}   {ok}"
-        )
+        print(f"{n:<12} {rate[n]:8.1f} {to_bare:>8} {rss[n]:8.0f} MB   {cpu:<28}   {ok}")
     ratios = {}
     for target, floor in TARGETS.items():
         top, bottom = target.split("/")

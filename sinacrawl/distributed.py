@@ -17,25 +17,45 @@ duplicate filter to scrapy-redis's, with three changes for a cron-run news crawl
   ``SINACRAWL_REDIS_POLL`` seconds (default 0.2) instead of Scrapy's 5 s heartbeat.
 
 So with N workers started together, the first to read a listing page schedules its articles
-for all of them; every article request is handed to exactly one worker (scrapy-redis pops
+for all of them; every article request is handed to exactly one worker (``ZPOPMIN`` pops
 atomically). Storage stays idempotent regardless (the stores key on ``doc_id``).
+
+Redis is called synchronously from Scrapy's reactor thread, so each round trip stalls the
+whole worker (on a busy machine, until redis-server gets a CPU). The scheduler keeps them few:
+
+- an enqueue is one Lua script (seen-check with its TTL and the push together), not two calls;
+- a dequeue takes up to ``SINACRAWL_REDIS_BATCH`` requests (default 8) in one ``ZPOPMIN`` into
+  a small local buffer. A worker that stops normally (finished, ``CLOSESPIDER_*``, Ctrl-C)
+  puts its unstarted buffer back; one killed with ``kill -9`` loses them like its in-flight
+  requests: their seen entries expire after ``SINACRAWL_REDIS_SEEN_TTL`` and the next run,
+  which reads the listings again, schedules them anew;
+- after an empty dequeue the shared queue is not asked again for 50 ms unless this worker
+  pushed something (responses finishing would otherwise each cost a call that finds nothing);
+- requests are pickled as ``Request.to_dict()`` dicts (the format scrapy-redis reads), but
+  the callback's name is taken from the bound method rather than searched for among all the
+  spider's members.
+
+Needs Redis 5 or later (``ZPOPMIN``).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from scrapy import signals
+from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.misc import load_object
+from scrapy.utils.request import request_from_dict
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from scrapy import Request, Spider
+    from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.settings import Settings
     from typing_extensions import Self
@@ -44,6 +64,19 @@ logger = logging.getLogger(__name__)
 
 QUEUE_KEY = "sinacrawl:%(spider)s:requests"
 SEEN_KEY = "sinacrawl:%(spider)s:seen"
+EMPTY_BACKOFF = 0.05
+"""Seconds an empty dequeue is trusted: no Redis call for work in that time."""
+
+# KEYS[1] the queue, KEYS[2] the request's seen key (absent: not checked).
+# ARGV[1] score, ARGV[2] the encoded request, ARGV[3] seen TTL in seconds.
+# Returns 1 when pushed, 0 when the seen key existed (a duplicate).
+ENQUEUE_SCRIPT = """
+if KEYS[2] and not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 class DistributedAddon:
@@ -72,6 +105,15 @@ class SharedScheduler(Scheduler):
     here without them. One change: listing pages are deduplicated across workers.
     """
 
+    batch = 8
+    """Requests taken from the shared queue per call (``SINACRAWL_REDIS_BATCH``)."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        scheduler = super().from_crawler(crawler)
+        scheduler.batch = max(crawler.settings.getint("SINACRAWL_REDIS_BATCH", 8), 1)
+        return scheduler
+
     def open(self, spider: Spider) -> None:
         # As scrapy-redis's open(), which also logs through the deprecated Spider.log().
         self.spider = spider
@@ -83,6 +125,10 @@ class SharedScheduler(Scheduler):
         )
         if not self.df:
             self.df = load_object(self.dupefilter_cls).from_spider(spider)
+        self.codec = RequestCodec(spider)
+        self.buffer: deque[tuple[bytes, float]] = deque()
+        self.empty_until = 0.0
+        self.push_script = self.server.register_script(ENQUEUE_SCRIPT)
         if self.flush_on_start:
             self.flush()
         logger.info(
@@ -92,24 +138,105 @@ class SharedScheduler(Scheduler):
             self.df.key,
         )
 
+    def close(self, reason: str) -> None:
+        self.give_back()
+        super().close(reason)
+
+    def give_back(self) -> None:
+        """Return the buffered, unstarted requests to the shared queue for the others."""
+        if not getattr(self, "buffer", None):
+            return
+        pairs: dict[bytes, float] = dict(self.buffer)
+        self.buffer.clear()
+        try:
+            self.server.zadd(self.queue.key, pairs)
+        except Exception:  # Redis gone: like a killed worker's, they come back after the TTL
+            logger.error(
+                "distributed mode: could not put %d unstarted requests back in the queue; "
+                "a later run schedules them once their seen entries expire",
+                len(pairs),
+                exc_info=True,
+            )
+            return
+        logger.info("distributed mode: %d unstarted requests put back in the queue", len(pairs))
+
+    def __len__(self) -> int:
+        return len(self.buffer) + len(self.queue)
+
+    def has_pending_requests(self) -> bool:
+        return bool(self.buffer) or len(self.queue) > 0
+
     def enqueue_request(self, request: Request) -> bool:
         # Listing requests carry dont_filter (a run must re-read them even when a JOBDIR or
         # this seen-set remembers them); across workers started together they still go
         # through the seen-set, whose listing entries expire after SINACRAWL_REDIS_LISTING_TTL.
         checked = not request.dont_filter or "listing_page" in request.meta
-        if checked and self.df.request_seen(request):
+        keys = [self.queue.key]
+        if checked:
+            keys.append(self.df.seen_key(request))
+        data = self.codec.encode(request)
+        ttl = self.df.ttl(request)
+        if not self.push_script(keys=keys, args=[-request.priority, data, ttl]):
             self.df.log(request, self.spider)
             return False
+        self.empty_until = 0.0
         if self.stats:
             self.stats.inc_value("scheduler/enqueued/redis")
-        self.queue.push(request)
         return True
 
     def next_request(self) -> Request | None:
-        request = self.queue.pop(self.idle_before_close)
-        if request is not None and self.stats:
+        if not self.buffer:
+            if time.monotonic() < self.empty_until:
+                return None
+            self.buffer.extend(self.server.zpopmin(self.queue.key, self.batch))
+            if not self.buffer:
+                self.empty_until = time.monotonic() + EMPTY_BACKOFF
+                return None
+        data, _score = self.buffer.popleft()
+        request = self.codec.decode(data)
+        if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
+
+
+class RequestCodec:
+    """Requests to bytes and back, as scrapy-redis's queues store them: a pickled
+    ``Request.to_dict()``. ``to_dict`` finds a callback's name by listing every member of the
+    spider (``inspect.getmembers``), a large part of a request's cost; a bound method of the
+    spider names itself, so only other callables take that road."""
+
+    def __init__(self, spider: Spider) -> None:
+        self.spider = spider
+
+    def _name(self, func: Any) -> str | None:
+        if func is None or isinstance(func, str):
+            return func
+        name = getattr(func, "__name__", "")
+        own = getattr(self.spider, name, None)
+        if getattr(func, "__self__", None) is self.spider and getattr(
+            own, "__func__", None
+        ) is getattr(func, "__func__", 0):
+            return name
+        raise LookupError(name)
+
+    def to_dict(self, request: Request) -> dict[str, Any]:
+        if type(request) is not Request:  # subclasses may add fields: Scrapy's own way
+            return request.to_dict(spider=self.spider)
+        try:
+            names = {"callback": self._name(request.callback)}
+            names["errback"] = self._name(request.errback)
+        except LookupError:
+            return request.to_dict(spider=self.spider)
+        obj: dict[str, Any] = {"url": request.url, **names, "headers": dict(request.headers)}
+        for attr in request.attributes:
+            obj.setdefault(attr, getattr(request, attr))
+        return obj
+
+    def encode(self, request: Request) -> bytes:
+        return pickle.dumps(self.to_dict(request), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, data: bytes) -> Request:
+        return request_from_dict(pickle.loads(data), spider=self.spider)
 
 
 class ExpiringRedisDupeFilter(RFPDupeFilter):
@@ -153,10 +280,15 @@ class ExpiringRedisDupeFilter(RFPDupeFilter):
             seen_ttl=settings.getint("SINACRAWL_REDIS_SEEN_TTL", 600),
         )
 
+    def ttl(self, request: Request) -> int:
+        """Seconds the seen entry of ``request`` lives."""
+        return max(self.listing_ttl if "listing_page" in request.meta else self.seen_ttl, 1)
+
+    def seen_key(self, request: Request) -> str:
+        return f"{self.key}:{self.request_fingerprint(request)}"
+
     def request_seen(self, request: Request) -> bool:
-        ttl = self.listing_ttl if "listing_page" in request.meta else self.seen_ttl
-        fingerprint = self.request_fingerprint(request)
-        added = self.server.set(f"{self.key}:{fingerprint}", 1, nx=True, ex=max(ttl, 1))
+        added = self.server.set(self.seen_key(request), 1, nx=True, ex=self.ttl(request))
         return not added
 
     def clear(self) -> None:

@@ -10,10 +10,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from scrapy import Request
+from scrapy import FormRequest, Request, Spider
 from scrapy.settings import Settings
 
-from sinacrawl.distributed import DistributedAddon, ExpiringRedisDupeFilter
+from sinacrawl.distributed import (
+    EMPTY_BACKOFF,
+    DistributedAddon,
+    ExpiringRedisDupeFilter,
+    RequestCodec,
+    SharedScheduler,
+)
+from sinacrawl.parsing.listing import ListingEntry
 from tests.opskit import local_site, ops_command, scrapy_env
 from tests.redis_server import redis_url  # noqa: F401  (the fixture)
 
@@ -50,6 +57,103 @@ def test_the_seen_set_forgets_listing_pages_sooner_than_articles(redis_url: str)
     seen.clear()
     assert not seen.request_seen(article)
     seen.clear()
+
+
+class QueueSpider(Spider):
+    name = "queue"
+
+    def parse_article(self, response): ...
+
+    def article_failed(self, failure): ...
+
+
+def article(n: int, spider: Spider) -> Request:
+    url = f"https://finance.sina.com.cn/roll/2026-11-27/doc-inq{n:06d}.shtml"
+    entry = ListingEntry(url=url, doc_id=f"inq{n:06d}", title=f"标题 {n}", ctime=None)
+    return Request(
+        url,
+        callback=spider.parse_article,
+        errback=spider.article_failed,
+        meta={"listing": entry, "doc_id": entry.doc_id, "channel": "china", "categories": ["金融"]},
+    )
+
+
+def test_requests_are_stored_as_scrapy_redis_stores_them() -> None:
+    spider = QueueSpider()
+    codec = RequestCodec(spider)
+    request = article(1, spider)
+    # The same dict Scrapy's (slow) to_dict gives, so workers of scrapy-redis read them too.
+    assert codec.to_dict(request) == request.to_dict(spider=spider)
+    back = codec.decode(codec.encode(request))
+    assert back.url == request.url and back.meta == request.meta
+    assert back.callback == spider.parse_article and back.errback == spider.article_failed
+    form = FormRequest("https://finance.sina.com.cn/x", formdata={"a": "1"}, callback=spider.parse)
+    assert type(codec.decode(codec.encode(form))) is FormRequest
+    with pytest.raises(ValueError, match="not an instance method"):
+        codec.encode(Request("https://finance.sina.com.cn/y", callback=lambda r: None))
+
+
+def open_scheduler(server: redis.Redis, key: str, batch: int = 8) -> SharedScheduler:
+    scheduler = SharedScheduler(
+        server,
+        persist=True,
+        queue_key=f"{key}:requests",
+        queue_cls="scrapy_redis.queue.PriorityQueue",
+        dupefilter=ExpiringRedisDupeFilter(server, f"{key}:seen", listing_ttl=60, seen_ttl=60),
+    )
+    scheduler.batch = batch
+    scheduler.open(QueueSpider())
+    return scheduler
+
+
+def drain(scheduler: SharedScheduler) -> list[str]:
+    urls = []
+    while (request := scheduler.next_request()) is not None:
+        urls.append(request.url)
+    return urls
+
+
+def test_workers_take_batches_and_a_stopping_worker_gives_its_buffer_back(
+    redis_url: str,  # noqa: F811
+) -> None:
+    server = redis.Redis.from_url(redis_url)
+    one, two = open_scheduler(server, "t:batch", batch=5), open_scheduler(server, "t:batch")
+    spider = one.spider
+    assert [one.enqueue_request(article(n, spider)) for n in range(20)] == [True] * 20
+    # A second listing of the same articles, by the other worker: refused.
+    assert not two.enqueue_request(article(3, spider))
+    listing = Request("https://feed.mix.sina.com.cn/api/roll/get?page=2", dont_filter=True)
+    listing.meta["listing_page"] = 2
+    listing.priority = 10
+    assert two.enqueue_request(listing)
+
+    first = one.next_request()
+    assert first is not None and first.url == listing.url, "listings go first"
+    assert len(one.buffer) == 4 and len(server.zrange("t:batch:requests", 0, -1)) == 16
+    assert len(one) == 20
+    taken = [one.next_request().url]  # from the buffer, no Redis call
+    one.close("finished")  # 3 unstarted requests go back
+    assert not one.buffer and server.zcard("t:batch:requests") == 19
+    taken += drain(two)
+    assert len(taken) == 20 == len(set(taken)), "every article handed out exactly once"
+    assert server.zcard("t:batch:requests") == 0
+
+
+def test_an_empty_queue_is_asked_again_after_a_short_pause_or_after_a_push(
+    redis_url: str,  # noqa: F811
+) -> None:
+    server = redis.Redis.from_url(redis_url)
+    one, two = open_scheduler(server, "t:empty"), open_scheduler(server, "t:empty")
+    spider = one.spider
+    assert one.next_request() is None
+    two.enqueue_request(article(1, spider))
+    assert one.next_request() is None, "an empty answer is trusted for a moment"
+    assert one.has_pending_requests(), "but the queue is not reported empty"
+    time.sleep(EMPTY_BACKOFF + 0.02)
+    assert one.next_request().url.endswith("doc-inq000001.shtml")
+    assert one.next_request() is None
+    one.enqueue_request(article(2, spider))  # its own push: no pause
+    assert one.next_request().url.endswith("doc-inq000002.shtml")
 
 
 @pytest.mark.slow
