@@ -29,6 +29,10 @@ whole worker (on a busy machine, until redis-server gets a CPU). The scheduler k
   puts its unstarted buffer back; one killed with ``kill -9`` loses them like its in-flight
   requests: their seen entries expire after ``SINACRAWL_REDIS_SEEN_TTL`` and the next run,
   which reads the listings again, schedules them anew;
+- a listing page a worker finds (the next page of one it read) passes the seen-set but stays
+  with that worker, first in its buffer, instead of queueing behind the articles: the chain
+  of listing pages decides how fast articles reach the queue, and with several workers busy
+  a trip through the shared queue would slow every link of it;
 - after an empty dequeue the shared queue is not asked again for 50 ms unless this worker
   pushed something (responses finishing would otherwise each cost a call that finds nothing);
 - requests are pickled as ``Request.to_dict()`` dicts (the format scrapy-redis reads), but
@@ -68,13 +72,15 @@ EMPTY_BACKOFF = 0.05
 """Seconds an empty dequeue is trusted: no Redis call for work in that time."""
 
 # KEYS[1] the queue, KEYS[2] the request's seen key (absent: not checked).
-# ARGV[1] score, ARGV[2] the encoded request, ARGV[3] seen TTL in seconds.
-# Returns 1 when pushed, 0 when the seen key existed (a duplicate).
+# ARGV[1] score, ARGV[2] the encoded request ("": kept by this worker), ARGV[3] seen TTL (s).
+# Returns 1 when accepted, 0 when the seen key existed (a duplicate).
 ENQUEUE_SCRIPT = """
 if KEYS[2] and not redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
   return 0
 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[2] ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+end
 return 1
 """
 
@@ -126,7 +132,8 @@ class SharedScheduler(Scheduler):
         if not self.df:
             self.df = load_object(self.dupefilter_cls).from_spider(spider)
         self.codec = RequestCodec(spider)
-        self.buffer: deque[tuple[bytes, float]] = deque()
+        # (encoded or, when this worker kept it, live request; its queue score)
+        self.buffer: deque[tuple[bytes | Request, float]] = deque()
         self.empty_until = 0.0
         self.push_script = self.server.register_script(ENQUEUE_SCRIPT)
         if self.flush_on_start:
@@ -146,7 +153,10 @@ class SharedScheduler(Scheduler):
         """Return the buffered, unstarted requests to the shared queue for the others."""
         if not getattr(self, "buffer", None):
             return
-        pairs: dict[bytes, float] = dict(self.buffer)
+        pairs = {
+            self.codec.encode(item) if isinstance(item, Request) else item: score
+            for item, score in self.buffer
+        }
         self.buffer.clear()
         try:
             self.server.zadd(self.queue.key, pairs)
@@ -174,12 +184,16 @@ class SharedScheduler(Scheduler):
         keys = [self.queue.key]
         if checked:
             keys.append(self.df.seen_key(request))
-        data = self.codec.encode(request)
+        keep = "listing_page" in request.meta
+        data = b"" if keep else self.codec.encode(request)
         ttl = self.df.ttl(request)
         if not self.push_script(keys=keys, args=[-request.priority, data, ttl]):
             self.df.log(request, self.spider)
             return False
-        self.empty_until = 0.0
+        if keep:
+            self.buffer.appendleft((request, -request.priority))
+        else:
+            self.empty_until = 0.0
         if self.stats:
             self.stats.inc_value("scheduler/enqueued/redis")
         return True
@@ -192,8 +206,8 @@ class SharedScheduler(Scheduler):
             if not self.buffer:
                 self.empty_until = time.monotonic() + EMPTY_BACKOFF
                 return None
-        data, _score = self.buffer.popleft()
-        request = self.codec.decode(data)
+        item, _score = self.buffer.popleft()
+        request = item if isinstance(item, Request) else self.codec.decode(item)
         if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request

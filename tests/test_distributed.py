@@ -126,17 +126,35 @@ def test_workers_take_batches_and_a_stopping_worker_gives_its_buffer_back(
     listing.meta["listing_page"] = 2
     listing.priority = 10
     assert two.enqueue_request(listing)
+    assert not one.enqueue_request(listing.replace()), "one worker reads a listing page"
+    # The worker that found the listing page reads it itself, next; the others never see it.
+    assert server.zcard("t:batch:requests") == 20
 
-    first = one.next_request()
-    assert first is not None and first.url == listing.url, "listings go first"
-    assert len(one.buffer) == 4 and len(server.zrange("t:batch:requests", 0, -1)) == 16
-    assert len(one) == 20
+    assert one.next_request().url.startswith("https://finance.sina.com.cn/")
+    assert len(one.buffer) == 4 and server.zcard("t:batch:requests") == 15
+    assert len(one) == 19
     taken = [one.next_request().url]  # from the buffer, no Redis call
     one.close("finished")  # 3 unstarted requests go back
-    assert not one.buffer and server.zcard("t:batch:requests") == 19
+    assert not one.buffer and server.zcard("t:batch:requests") == 18
+    first = two.next_request()
+    assert first is not None and first.url == listing.url, "listings go first"
     taken += drain(two)
-    assert len(taken) == 20 == len(set(taken)), "every article handed out exactly once"
+    assert len(taken) == 19 == len(set(taken)), "every article handed out exactly once"
     assert server.zcard("t:batch:requests") == 0
+
+
+def test_a_kept_listing_page_goes_to_the_shared_queue_when_its_worker_stops(
+    redis_url: str,  # noqa: F811
+) -> None:
+    server = redis.Redis.from_url(redis_url)
+    one, two = open_scheduler(server, "t:keep"), open_scheduler(server, "t:keep")
+    listing = Request("https://feed.mix.sina.com.cn/api/roll/get?page=3", dont_filter=True)
+    listing.meta.update(listing_page=3, channel="china")
+    assert one.enqueue_request(listing)
+    assert server.zcard("t:keep:requests") == 0
+    one.close("shutdown")
+    back = two.next_request()
+    assert back is not None and back.url == listing.url and back.meta["channel"] == "china"
 
 
 def test_an_empty_queue_is_asked_again_after_a_short_pause_or_after_a_push(
