@@ -1,4 +1,4 @@
-"""Article extraction off the reactor thread: a one-per-crawler process pool.
+"""Article extraction off the reactor thread: worker processes, one set per crawler.
 
 A crawl is one Python thread; parsing a 120 KB page costs more CPU than downloading it. With
 ``EXTRACT_PROCESSES`` ≥ 1 the spiders hand each page to worker processes that run exactly
@@ -10,9 +10,13 @@ unless ``REDIS_URL`` is set (distributed workers are parallel processes already)
 extracts inline in the reactor thread. ``EXTRACT_TIMEOUT`` (seconds, default 30) bounds
 the wait for one page.
 
-Failure handling: a worker that dies (``BrokenProcessPool``) or does not answer in time
-costs no article — that page is extracted inline — and the pool is replaced (stat
-``sinacrawl/extract_pool/restarted/<why>``); after ``MAX_RESTARTS`` replacements it is
+Workers are plain child processes fed through pipes that the event loop itself reads and
+writes: ``concurrent.futures`` would add helper threads to the crawl process, and their
+fight with the reactor thread for the GIL cost more than the extraction saved.
+
+Failure handling: a worker that dies or does not answer in time costs no article — the
+pages it held are extracted inline — and it is replaced (stat
+``sinacrawl/extract_pool/restarted/<why>``); after ``MAX_RESTARTS`` replacements the pool is
 switched off for the rest of the run (``sinacrawl/extract_pool/disabled``). Workers exit on
 their own when the crawl process dies, even by ``kill -9``.
 """
@@ -20,19 +24,21 @@ their own when the crawl process dies, even by ``kill -9``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
+from twisted.internet.defer import Deferred
 
 from sinacrawl.exceptions import DropArticle
 
@@ -48,9 +54,6 @@ STATS = "sinacrawl/extract_pool/"
 MAX_RESTARTS = 3
 DEFAULT_TIMEOUT = 30.0
 PARENT_POLL_SECONDS = 0.5
-# spawn, never fork: the crawl process runs an event loop and threads that a fork would copy
-# in whatever state they are in.
-START_METHOD = "spawn"
 
 
 def pool_size(value: Any, *, cpus: int | None, distributed: bool) -> int:
@@ -144,11 +147,137 @@ def extract_in_worker(
         return "error", (repr(exc), traceback.format_exc()), _capture.records
 
 
+def worker_main() -> None:
+    """A worker: frames in on stdin, frames out on the original stdout, until stdin ends.
+
+    Frame: 4-byte big-endian length, then a pickle. In: ``(job id, extract_in_worker
+    arguments)``; out: ``(job id, outcome, value, log records)``.
+    """
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print() must not corrupt the frames
+    init_worker(os.getppid())
+    source = sys.stdin.buffer
+    while True:
+        header = source.read(4)
+        if len(header) < 4:
+            return  # the crawl closed the pipe, or died
+        job, args = pickle.loads(source.read(int.from_bytes(header, "big")))
+        outcome, value, records = extract_in_worker(*args)
+        frame = pickle.dumps((job, outcome, value, records), pickle.HIGHEST_PROTOCOL)
+        out.write(len(frame).to_bytes(4, "big") + frame)
+        out.flush()
+
+
 # --- the crawl side -----------------------------------------------------------------------
 
 
 class RemoteExtractionError(Exception):
     """``build_article`` raised in a worker; the message carries the worker's traceback."""
+
+
+class WorkerFailed(Exception):
+    """A worker died or did not answer; the pages it held are extracted inline."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class _Reader(asyncio.Protocol):
+    """Reads a worker's answer frames in the event loop's own thread: no helper threads
+    in the crawl process to fight the reactor for the GIL."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 4:
+            size = int.from_bytes(self.buffer[:4], "big")
+            if len(self.buffer) < 4 + size:
+                return
+            frame = bytes(self.buffer[4 : 4 + size])
+            del self.buffer[: 4 + size]
+            self.worker.answered(pickle.loads(frame))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.fail("broken")
+
+
+class _Worker:
+    """One worker process and the pages it holds."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        env = dict(os.environ)
+        # The crawl found sinacrawl via scrapy.cfg, not necessarily via PYTHONPATH.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from sinacrawl.extractors import worker_main; worker_main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self.pending: dict[int, asyncio.Future] = {}
+        self.dead = False
+        self.writer: asyncio.WriteTransport | None = None
+        self.reader: asyncio.ReadTransport | None = None
+        self.ready = asyncio.ensure_future(self._connect())
+
+    async def _connect(self) -> None:
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.reader, _ = await self.loop.connect_read_pipe(
+            lambda: _Reader(self), self.process.stdout
+        )
+        self.writer, _ = await self.loop.connect_write_pipe(asyncio.Protocol, self.process.stdin)
+
+    async def run(self, job: int, args: tuple) -> tuple:
+        future = self.loop.create_future()
+        self.pending[job] = future
+        await self.ready
+        if self.dead:
+            raise WorkerFailed("broken")
+        frame = pickle.dumps((job, args), pickle.HIGHEST_PROTOCOL)
+        assert self.writer is not None
+        self.writer.write(len(frame).to_bytes(4, "big") + frame)
+        return await future
+
+    def answered(self, answer: tuple) -> None:
+        job, *result = answer
+        future = self.pending.pop(job, None)
+        if future is not None and not future.done():
+            future.set_result(tuple(result))
+
+    def fail(self, why: str) -> None:
+        self.dead = True
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(WorkerFailed(why))
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Close the pipes (the worker then exits by itself) or kill it at once."""
+        self.fail("stopped")
+        if kill and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)  # SIGKILL is not ignored, not even by a stopped process
+        for transport in (self.writer, self.reader):
+            if transport is not None:
+                transport.close()
+        if self.writer is None and self.process.stdin is not None:
+            self.process.stdin.close()
+
+    async def stopped(self, grace: float = 5.0) -> None:
+        """Wait (without blocking the loop) until the worker has exited; kill it after
+        ``grace`` seconds."""
+        deadline = self.loop.time() + grace
+        while self.process.poll() is None and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
 
 
 class ExtractionPool:
@@ -159,7 +288,8 @@ class ExtractionPool:
         self.timeout = timeout
         self.stats = stats
         self.restarts = 0
-        self._executor: ProcessPoolExecutor | None = None
+        self._workers: list[_Worker] = []
+        self._jobs = itertools.count()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractionPool:
@@ -184,15 +314,19 @@ class ExtractionPool:
         if self.stats is not None:
             self.stats.inc_value(STATS + key)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context(START_METHOD),
-                initializer=init_worker,
-                initargs=(os.getpid(),),
-            )
-        return self._executor
+    def _worker(self) -> _Worker:
+        """The least busy live worker of this event loop, starting workers as needed."""
+        loop = asyncio.get_running_loop()
+        live = [w for w in self._workers if not w.dead and w.loop is loop]
+        for worker in self._workers:
+            if worker not in live:
+                worker.stop(kill=True)
+        self._workers = live
+        if len(live) < self.processes:
+            worker = _Worker(loop)
+            self._workers.append(worker)
+            return worker
+        return min(live, key=lambda w: len(w.pending))
 
     async def extract(
         self,
@@ -208,39 +342,40 @@ class ExtractionPool:
         (DropArticle as is, other errors as :class:`RemoteExtractionError`)."""
         args = (body, url, content_type, listing, list(categories), crawled_at)
         if not self.inline:
-            executor = self._pool()
+            worker = self._worker()
             try:
-                future = executor.submit(extract_in_worker, *args)
                 outcome, value, records = await asyncio.wait_for(
-                    asyncio.wrap_future(future), self.timeout
+                    worker.run(next(self._jobs), args), self.timeout
                 )
-            except (BrokenProcessPool, TimeoutError, asyncio.TimeoutError) as exc:
-                why = "timeout" if not isinstance(exc, BrokenProcessPool) else "broken"
-                self._replace(executor, why, url)
+            except (TimeoutError, asyncio.TimeoutError):
+                self._replace(worker, "timeout", url)
+            except WorkerFailed as exc:
+                self._replace(worker, exc.why, url)
             else:
                 self._inc("pages")
                 return _result(outcome, value, records)
         return _build_inline(*args)
 
-    def _replace(self, executor: ProcessPoolExecutor, why: str, url: str | None) -> None:
-        """Drop a broken or stuck pool (once, however many pages notice it); the page that
-        noticed is extracted inline."""
+    def _replace(self, worker: _Worker, why: str, url: str | None) -> None:
+        """Stop a dead or stuck worker (once, however many pages notice it); the page that
+        noticed is extracted inline, later pages go to a new worker."""
         self._inc(f"fallback/{why}")
-        if executor is not self._executor:
+        if worker not in self._workers:
             return  # already replaced by another page's fallback
-        self._executor = None
+        self._workers.remove(worker)
+        worker.stop(kill=True)
         self.restarts += 1
-        _terminate(executor)
         self._inc(f"restarted/{why}")
         if self.restarts >= MAX_RESTARTS:
             logger.warning(
-                "Extraction worker %s at %s; %d pools failed, extracting inline from now on",
+                "Extraction worker %s at %s; %d workers failed, extracting inline from now on",
                 why,
                 url,
                 self.restarts,
             )
             self._inc("disabled")
             self.processes = 0
+            self.close()
         else:
             logger.warning(
                 "Extraction worker %s at %s; page extracted inline, starting a new worker",
@@ -248,21 +383,18 @@ class ExtractionPool:
                 url,
             )
 
-    def close(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+    def close(self) -> Deferred | None:
+        """Stop the workers; for spider_closed, a Deferred that fires once they have exited."""
+        if not self._workers:
+            return None
+        return Deferred.fromFuture(asyncio.ensure_future(self.aclose()))
 
-
-def _terminate(executor: ProcessPoolExecutor) -> None:
-    """Stop a pool whose worker may be stuck: its processes are killed, not waited for."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.join(timeout=5)
+    async def aclose(self) -> None:
+        """Stop the workers and wait until they have exited."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*(w.stopped() for w in workers))
 
 
 def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Article:

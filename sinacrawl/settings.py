@@ -78,6 +78,9 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# Scrapy starts this many asyncio tasks for every response's output, whatever it yields; an
+# article yields one item and a listing 50 requests, so Scrapy's 100 only cost CPU per page.
+CONCURRENT_ITEMS = 8
 # Article pages are 20-400 KB; anything past 4 MB is not an article page.
 DOWNLOAD_MAXSIZE = 4 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 1024 * 1024

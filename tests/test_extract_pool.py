@@ -68,15 +68,7 @@ def inline(page: Path, url: str | None, listing=None) -> dict:
 
 
 def workers(pool: ExtractionPool) -> list:
-    return list(pool._executor._processes.values())  # type: ignore[union-attr]
-
-
-@pytest.fixture
-def pool():
-    stats = Stats()
-    extraction = ExtractionPool(1, timeout=20, stats=stats)
-    yield extraction
-    extraction.close()
+    return [w.process for w in pool._workers]
 
 
 def test_pool_size_setting():
@@ -92,7 +84,24 @@ def test_pool_size_setting():
             pool_size(bad, cpus=2, distributed=False)
 
 
-def test_pool_items_equal_inline_on_every_real_page(fixtures_dir, pool):
+def run_in_loop(step, processes=1, timeout=20.0):
+    """``step(pool)`` in one event loop (workers belong to the loop that started them), with
+    a fresh pool that is closed, its workers gone, afterwards; returns (pool, result)."""
+    pool = ExtractionPool(processes, timeout=timeout, stats=Stats())
+
+    async def main():
+        try:
+            return await step(pool)
+        finally:
+            processes = workers(pool)
+            await pool.aclose()
+            assert all(p.poll() is not None for p in processes)
+
+    return pool, asyncio.run(main())
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_pool_items_equal_inline_on_every_real_page(fixtures_dir, processes):
     pages = real_pages()
     assert len(pages) == 16
     urls = request_urls()
@@ -103,78 +112,82 @@ def test_pool_items_equal_inline_on_every_real_page(fixtures_dir, pool):
         ctime=datetime(2026, 11, 27, 9, 30, tzinfo=BEIJING),
     )
 
-    async def run_all():
+    async def run_all(pool):
         jobs = [extract(pool, p, urls.get(p.stem)) for p in pages]
         jobs.append(extract(pool, pages[0], None, listing))
-        return await asyncio.gather(*jobs)
+        got = await asyncio.gather(*jobs)
+        assert len(workers(pool)) == processes
+        return got
 
-    got = asyncio.run(run_all())
+    pool, got = run_in_loop(run_all, processes)
     expected = [inline(p, urls.get(p.stem)) for p in pages] + [inline(pages[0], None, listing)]
     for page, item, want in zip([*pages, pages[0]], got, expected, strict=True):
         assert type(item).__name__ == "Article"
         assert dict(item) == want, page.name
-    assert pool.stats.values[("sinacrawl/extract_pool/pages")] == 17
+    assert pool.stats.values["sinacrawl/extract_pool/pages"] == 17
     assert not any("fallback" in key for key in pool.stats.values)
 
 
-def test_a_killed_worker_costs_no_article(fixtures_dir, pool):
+def test_a_killed_worker_costs_no_article(fixtures_dir):
     page = real_pages()[10]
     want = inline(page, None)
-    assert dict(asyncio.run(extract(pool, page, None))) == want
-    (worker,) = workers(pool)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.join(5)
 
-    async def several():
-        return await asyncio.gather(*(extract(pool, page, None) for _ in range(4)))
+    async def step(pool):
+        assert dict(await extract(pool, page, None)) == want
+        (worker,) = workers(pool)
+        # Killed while it holds several pages: each of them is extracted inline.
+        jobs = [asyncio.ensure_future(extract(pool, page, None)) for _ in range(4)]
+        await asyncio.sleep(0)
+        os.kill(worker.pid, signal.SIGKILL)
+        for item in await asyncio.gather(*jobs):
+            assert dict(item) == want
+        assert worker.poll() is not None
+        stats = pool.stats.values
+        assert stats["sinacrawl/extract_pool/restarted/broken"] == 1
+        assert stats["sinacrawl/extract_pool/fallback/broken"] >= 1
+        # A new worker takes the later pages.
+        before = stats["sinacrawl/extract_pool/pages"]
+        assert dict(await extract(pool, page, None)) == want
+        assert stats["sinacrawl/extract_pool/pages"] == before + 1
+        (new,) = workers(pool)
+        assert new.pid != worker.pid and pool.processes == 1
 
-    for item in asyncio.run(several()):
-        assert dict(item) == want
-    stats = pool.stats.values
-    assert stats["sinacrawl/extract_pool/restarted/broken"] == 1
-    assert stats["sinacrawl/extract_pool/fallback/broken"] >= 1
-    # A new worker took over: later pages go to it again.
-    before = stats["sinacrawl/extract_pool/pages"]
-    assert dict(asyncio.run(extract(pool, page, None))) == want
-    assert stats["sinacrawl/extract_pool/pages"] == before + 1
-    assert pool.processes == 1
+    run_in_loop(step)
 
 
 def test_a_stuck_worker_times_out_and_the_page_is_extracted_inline(fixtures_dir):
     page = real_pages()[3]
     want = inline(page, None)
-    pool = ExtractionPool(1, timeout=1.0, stats=Stats())
-    try:
-        asyncio.run(extract(pool, page, None))
+
+    async def step(pool):
+        await extract(pool, page, None)
         (worker,) = workers(pool)
         os.kill(worker.pid, signal.SIGSTOP)
         started = time.monotonic()
-        assert dict(asyncio.run(extract(pool, page, None))) == want
+        assert dict(await extract(pool, page, None)) == want
         assert time.monotonic() - started < 10
-        worker.join(5)
-        assert not worker.is_alive()  # the stuck worker was killed, not left behind
+        assert worker.poll() is not None  # the stuck worker was killed, not left behind
         assert pool.stats.values["sinacrawl/extract_pool/restarted/timeout"] == 1
-    finally:
-        pool.close()
+
+    run_in_loop(step, timeout=1.0)
 
 
 def test_after_repeated_failures_the_pool_is_switched_off(fixtures_dir):
     page = real_pages()[3]
     want = inline(page, None)
-    pool = ExtractionPool(1, timeout=20, stats=Stats())
-    try:
+
+    async def step(pool):
         for _ in range(3):
-            asyncio.run(extract(pool, page, None))
+            await extract(pool, page, None)
             (worker,) = workers(pool)
             os.kill(worker.pid, signal.SIGKILL)
-            worker.join(5)
-            assert dict(asyncio.run(extract(pool, page, None))) == want
-        assert pool.processes == 0 and pool._executor is None
+            assert dict(await extract(pool, page, None)) == want
+        assert pool.processes == 0 and not pool._workers
         assert pool.stats.values["sinacrawl/extract_pool/disabled"] == 1
-        assert dict(asyncio.run(extract(pool, page, None))) == want
-        assert pool._executor is None
-    finally:
-        pool.close()
+        assert dict(await extract(pool, page, None)) == want
+        assert not pool._workers
+
+    run_in_loop(step)
 
 
 def test_zero_processes_extracts_inline_without_a_pool(fixtures_dir, monkeypatch):
@@ -190,7 +203,7 @@ def test_zero_processes_extracts_inline_without_a_pool(fixtures_dir, monkeypatch
     monkeypatch.setattr("sinacrawl.loaders.build_article", counting)
     assert dict(asyncio.run(extract(pool, page, None))) == inline(page, None)
     assert calls[:1] == [os.getpid()]
-    assert pool._executor is None and not pool.stats.values
+    assert not pool._workers and not pool.stats.values
 
 
 def test_worker_outcomes_travel_as_data(monkeypatch, caplog):
