@@ -93,6 +93,8 @@ class Result:
     """CPU seconds of the crawl process(es), user + system."""
     site_cpu_s: float = 0.0
     """CPU seconds the mock site spent serving this run."""
+    other_cores: float = 0.0
+    """Cores busy with anything else meanwhile (other jobs, Redis, the OS): noise."""
     stored: int | None = None
     unique: bool | None = None
     exits: list[int] = field(default_factory=list)
@@ -167,6 +169,18 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def busy_cpu() -> float:
+    """CPU seconds all of the machine's CPUs spent busy since boot (Linux /proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(f) for f in fields]
+    # user nice system idle iowait irq softirq (steal, guest: not this machine's work)
+    busy = sum(ticks[:7]) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def log_records(site: RunningSite, start: int) -> list[dict[str, Any]]:
     return site.requests()[start:]
 
@@ -228,6 +242,7 @@ def bench_round(
         ]
         began = time.monotonic()
         site_cpu = process_cpu(site.process.pid)
+        machine_cpu = busy_cpu()
         exits, rss, cpu = run_processes(commands, logs)
         result = measure(name, site, start, article_paths)
         result.wall = time.monotonic() - began
@@ -235,6 +250,9 @@ def bench_round(
         result.exits = exits
         result.cpu_s = sum(cpu)
         result.site_cpu_s = process_cpu(site.process.pid) - site_cpu
+        # CPU the rest of the machine (other jobs, Redis, the OS) used meanwhile, in cores
+        others = busy_cpu() - machine_cpu - result.cpu_s - result.site_cpu_s
+        result.other_cores = max(others, 0.0) / max(result.wall, 1e-9)
         if archive is not None:
             check_archive(result, archive, expected)
         results.append(result)
@@ -242,7 +260,8 @@ def bench_round(
         print(f"  {name:<12} {result.rate:7.1f} pages/s  ({result.pages} pages, "
               f"{result.seconds:.1f} s; exit {exits}; RSS {result.rss_mb:.0f} MB; CPU per page: "
               f"crawler {result.cpu_s * per_page:.1f} ms, mock site "
-              f"{result.site_cpu_s * per_page:.1f} ms)", flush=True)  # fmt: skip
+              f"{result.site_cpu_s * per_page:.1f} ms; other load "
+              f"{result.other_cores:.2f} cores)", flush=True)  # fmt: skip
 
     # bare: Scrapy's defaults (no project), same concurrency, the article URLs on the mirror.
     if "bare" in args.runs:

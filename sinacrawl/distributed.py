@@ -14,7 +14,8 @@ duplicate filter to scrapy-redis's, with three changes for a cron-run news crawl
   the stores' own incremental skip keeps later runs from refetching what is stored);
 - an idle worker waits ``SINACRAWL_REDIS_IDLE_CLOSE`` seconds (default 10) for requests other
   workers push before it closes, and polls the shared queue every
-  ``SINACRAWL_REDIS_POLL`` seconds (default 0.2) instead of Scrapy's 5 s heartbeat.
+  ``SINACRAWL_REDIS_POLL`` seconds (default 0.05, one small Redis call) instead of Scrapy's 5 s
+  heartbeat, so a worker waiting for work starts on what another pushes at once;
 
 So with N workers started together, the first to read a listing page schedules its articles
 for all of them; every article request is handed to exactly one worker (``ZPOPMIN`` pops
@@ -333,7 +334,7 @@ class SharedQueueKeepAlive:
         ext = cls(
             crawler,
             crawler.settings.getfloat("SINACRAWL_REDIS_IDLE_CLOSE", 10.0),
-            crawler.settings.getfloat("SINACRAWL_REDIS_POLL", 0.2),
+            crawler.settings.getfloat("SINACRAWL_REDIS_POLL", 0.05),
         )
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
