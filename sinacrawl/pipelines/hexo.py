@@ -101,7 +101,9 @@ class HexoPipeline:
         if self.index is None:
             self.open_spider()
         assert self.index is not None
-        data = ItemAdapter(item).asdict()
+        # Item values are strings, lists of strings or None (validated): a shallow copy is
+        # enough, and ItemAdapter.asdict()'s deep walk cost more CPU than rendering the post.
+        data = {k: list(v) if isinstance(v, list) else v for k, v in ItemAdapter(item).items()}
         doc_id = str(data["doc_id"])
         return doc_id, post_path(data), data, self.index.get(doc_id)
 
