@@ -157,6 +157,24 @@ def test_a_kept_listing_page_goes_to_the_shared_queue_when_its_worker_stops(
     assert back is not None and back.url == listing.url and back.meta["channel"] == "china"
 
 
+def test_requests_a_killed_worker_had_buffered_are_scheduled_again_later(
+    redis_url: str,  # noqa: F811
+) -> None:
+    server = redis.Redis.from_url(redis_url)
+    killed = open_scheduler(server, "t:killed", batch=4)
+    killed.df.seen_ttl = 1
+    spider = killed.spider
+    assert all(killed.enqueue_request(article(n, spider)) for n in range(6))
+    assert killed.next_request() is not None
+    # kill -9: no close(); three requests sit in a buffer that is gone with the process.
+    assert len(killed.buffer) == 3 and server.zcard("t:killed:requests") == 2
+    rerun = open_scheduler(server, "t:killed")
+    assert not rerun.enqueue_request(article(1, spider)), "within the seen TTL: a duplicate"
+    time.sleep(1.2)
+    # The next run reads the listings again; the lost requests are accepted once more.
+    assert all(rerun.enqueue_request(article(n, spider)) for n in range(6))
+
+
 def test_an_empty_queue_is_asked_again_after_a_short_pause_or_after_a_push(
     redis_url: str,  # noqa: F811
 ) -> None:
