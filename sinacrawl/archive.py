@@ -26,6 +26,15 @@ INDEX_DIR = ".sinacrawl"
 INDEX_FILE = "index.sqlite3"
 TMP_PREFIX = ".sinacrawl-tmp-"
 TMP_SUFFIX = ".tmp"
+
+
+def state_dir(settings) -> Path:
+    """Where a run keeps what it needs beyond the posts (index, lock, channel state, spool):
+    the archive's hidden folder, or ``./.sinacrawl`` for a run without an archive
+    (``ARCHIVE_DIR`` set empty, e.g. MongoDB only)."""
+    return Path(settings.get("ARCHIVE_DIR") or ".") / INDEX_DIR
+
+
 # Post file names the archive writes: <YYYY-MM-DD>-<doc_id>.md
 POST_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-([0-9A-Za-z_-]+)\.md$")
 

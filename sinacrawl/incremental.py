@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 
-from sinacrawl.archive import atomic_write
+from sinacrawl.archive import atomic_write, state_dir
 from sinacrawl.state import KnownArticles
 
 if TYPE_CHECKING:
@@ -98,12 +98,11 @@ class IncrementalMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IncrementalMiddleware:
-        folder = Path(crawler.settings.get("ARCHIVE_DIR") or "archive") / ".sinacrawl"
         mw = cls(
             crawler,
             KnownArticles.from_crawler(crawler),
             crawler.settings.getbool("STOP_ON_KNOWN_PAGE", True),
-            folder / CHANNELS_FILE,
+            state_dir(crawler.settings) / CHANNELS_FILE,
         )
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sinacrawl.archive import state_dir
+
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
@@ -44,7 +46,7 @@ def lock_path(settings: BaseSettings) -> Path | None:
         return Path(explicit)
     if settings.get("REDIS_URL"):
         return None
-    return Path(settings.get("ARCHIVE_DIR") or "archive") / ".sinacrawl" / LOCK_NAME
+    return state_dir(settings) / LOCK_NAME
 
 
 class RunLock:

@@ -43,6 +43,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
 from scrapy.utils.defer import deferred_from_coro
 
+from sinacrawl.archive import state_dir
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.items import FIELDS, empty_article
 from sinacrawl.state import KnownArticles, from_epoch
@@ -597,9 +598,7 @@ class MongoPipeline:
         self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 50))
         self.flush_seconds = settings.getfloat("MONGO_FLUSH_SECONDS", 5.0)
         # Beside the archive's own state; in the working folder for MongoDB-only runs.
-        spool = settings.get("MONGO_SPOOL_DIR") or Path(
-            settings.get("ARCHIVE_DIR") or ".", ".sinacrawl", "mongo-spool"
-        )
+        spool = settings.get("MONGO_SPOOL_DIR") or state_dir(settings) / "mongo-spool"
         self.spool_dir = Path(spool)
         self.client = connect(uri, self.redact, settings.getint("MONGO_TIMEOUT_MS", 3000))
         database = self.client.get_default_database(DEFAULT_DATABASE)
