@@ -407,7 +407,7 @@ def test_kill_9_never_leaves_a_half_written_post(tmp_path):
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(TMP_PREFIX)]
 
 
-def test_crawl_path_writes_in_a_thread_and_records_in_order(tmp_path):
+def test_crawl_path_stores_what_store_does_concurrently_and_indexes_it(tmp_path):
     """``process_item`` (what Scrapy calls) stores the same bytes as ``store``, concurrently."""
     import asyncio
 

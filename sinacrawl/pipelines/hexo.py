@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import run_in_thread
 
 from sinacrawl.archive import (
     ArchiveIndex,
     Entry,
+    GroupCommit,
     atomic_write,
     content_hash,
     file_mode,
@@ -57,6 +57,7 @@ class HexoPipeline:
         self.known = known
         self.mode = file_mode()
         self.index: ArchiveIndex | None = None
+        self.commit: GroupCommit | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HexoPipeline:
@@ -76,28 +77,38 @@ class HexoPipeline:
         if swept:
             logger.warning("removed %d temporary files left by an interrupted run", swept)
         self.index = ArchiveIndex(self.root)
+        self.commit = GroupCommit(self.index, self.mode)
 
     def close_spider(self) -> None:
         if self.index is not None:
             self.index.close()
-            self.index = None
+            self.index = self.commit = None
 
     async def process_item(self, item: Any) -> Any:
-        # Rendering and the fsync'ed write run in a thread: an fsync takes milliseconds, and
-        # the reactor keeps downloading meanwhile. The index is only touched here, in order.
-        doc_id, rel, data, before = self._prepare(item)
-        digest, written = await run_in_thread(self._render_and_write, data, rel)
-        self._record(doc_id, rel, digest, written, before)
+        # Rendering is cheaper than handing it to a thread; the fsyncs are grouped (see
+        # GroupCommit). The index is only touched in the crawl thread, in order.
+        doc_id, rel, content, before = self._render(item)
+        entry = self._entry(doc_id, rel, content, before)
+        target = self.root / rel
+        written = not _same_bytes(target, content)
+        if written:
+            assert self.commit is not None
+            await self.commit.write(target, content, entry)
+        self._record(entry, written, before, indexed=written)
         return item
 
     def store(self, item: Any) -> Any:
         """The same as ``process_item``, synchronously (tools, tests, benchmarks)."""
-        doc_id, rel, data, before = self._prepare(item)
-        digest, written = self._render_and_write(data, rel)
-        self._record(doc_id, rel, digest, written, before)
+        doc_id, rel, content, before = self._render(item)
+        entry = self._entry(doc_id, rel, content, before)
+        target = self.root / rel
+        written = not _same_bytes(target, content)
+        if written:
+            atomic_write(target, content, self.mode)
+        self._record(entry, written, before, indexed=False)
         return item
 
-    def _prepare(self, item: Any) -> tuple[str, str, dict[str, Any], Entry | None]:
+    def _render(self, item: Any) -> tuple[str, str, bytes, Entry | None]:
         if self.index is None:
             self.open_spider()
         assert self.index is not None
@@ -105,30 +116,23 @@ class HexoPipeline:
         # enough, and ItemAdapter.asdict()'s deep walk cost more CPU than rendering the post.
         data = {k: list(v) if isinstance(v, list) else v for k, v in ItemAdapter(item).items()}
         doc_id = str(data["doc_id"])
-        return doc_id, post_path(data), data, self.index.get(doc_id)
-
-    def _render_and_write(self, data: dict[str, Any], rel: str) -> tuple[str, bool]:
         content = render_post(data, self.hexo_timezone)
-        target = self.root / rel
-        if _same_bytes(target, content):
-            return content_hash(content), False
-        atomic_write(target, content, self.mode)
-        return content_hash(content), True
+        return doc_id, post_path(data), content, self.index.get(doc_id)
 
-    def _record(
-        self, doc_id: str, rel: str, digest: str, written: bool, before: Entry | None
-    ) -> None:
-        assert self.index is not None
-        self._inc("written" if written else "unchanged")
+    def _entry(self, doc_id: str, rel: str, content: bytes, before: Entry | None) -> Entry:
         mtime = self.known.listing_mtime(doc_id) if self.known is not None else None
         listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
-        entry = Entry(doc_id, rel, digest, listing_mtime)
-        if entry != before:
+        return Entry(doc_id, rel, content_hash(content), listing_mtime)
+
+    def _record(self, entry: Entry, written: bool, before: Entry | None, *, indexed: bool) -> None:
+        assert self.index is not None
+        self._inc("written" if written else "unchanged")
+        if not indexed and entry != before:
             self.index.put(entry)
-        if before and before.path != rel:
+        if before and before.path != entry.path:
             self._remove_old(before.path)
         if self.known is not None:
-            self.known.remember(doc_id, listing_mtime)
+            self.known.remember(entry.doc_id, entry.listing_mtime)
 
     def _remove_old(self, rel: str) -> None:
         # The article moved (new date or categories): the old post would be a duplicate.

@@ -1,0 +1,107 @@
+"""GroupCommit: the crawl's post writes, made durable and indexed in groups."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+import sinacrawl.archive as archive
+from sinacrawl.archive import TMP_PREFIX, ArchiveIndex, Entry, GroupCommit, content_hash
+
+
+def entry(root: Path, n: int) -> tuple[Path, bytes, Entry]:
+    path = root / "财经" / f"2026-11-27-idoc{n:04d}.md"
+    data = f"---\ntitle: 第{n}篇\n---\n".encode()
+    return (
+        path,
+        data,
+        Entry(f"idoc{n:04d}", path.relative_to(root).as_posix(), content_hash(data), n),
+    )
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(TMP_PREFIX)]
+
+
+def write_all(commit: GroupCommit, posts) -> list[BaseException | None]:
+    async def run():
+        return await asyncio.gather(
+            *(commit.write(*post) for post in posts), return_exceptions=True
+        )
+
+    return asyncio.run(run())
+
+
+def test_concurrent_posts_are_grouped_and_each_is_durable_then_indexed(tmp_path, monkeypatch):
+    groups: list[int] = []
+    make_durable = archive._make_durable
+
+    def counting(group):
+        groups.append(len(group))
+        return make_durable(group)
+
+    monkeypatch.setattr(archive, "_make_durable", counting)
+    index = ArchiveIndex(tmp_path)
+    commit = GroupCommit(index, 0o644)
+    posts = [entry(tmp_path, n) for n in range(40)]
+
+    assert write_all(commit, posts) == [None] * 40
+    assert sum(groups) == 40 and len(groups) < 40  # grouped, and nothing left behind
+    for path, data, expected in posts:
+        assert path.read_bytes() == data
+        assert path.stat().st_mode & 0o777 == 0o644
+        assert index.get(expected.doc_id) == expected
+    assert temp_files(tmp_path) == []
+
+
+def test_a_post_that_cannot_be_renamed_fails_alone_and_is_not_indexed(tmp_path):
+    index = ArchiveIndex(tmp_path)
+    commit = GroupCommit(index, 0o644)
+    posts = [entry(tmp_path, n) for n in range(5)]
+    blocker = posts[2][0]
+    (blocker / "occupied").mkdir(parents=True)  # a non-empty folder where the post should go
+
+    results = write_all(commit, posts)
+
+    assert isinstance(results[2], OSError)
+    assert [r for i, r in enumerate(results) if i != 2] == [None] * 4
+    assert index.get(posts[2][2].doc_id) is None
+    assert [index.get(e.doc_id) for _, _, e in posts if e.doc_id != posts[2][2].doc_id] == [
+        e for _, _, e in posts if e.doc_id != posts[2][2].doc_id
+    ]
+    assert temp_files(tmp_path) == []
+
+
+def test_an_index_that_cannot_commit_fails_the_group(tmp_path):
+    index = ArchiveIndex(tmp_path)
+    commit = GroupCommit(index, 0o644)
+    posts = [entry(tmp_path, n) for n in range(3)]
+    index.close()  # every statement now raises sqlite3.ProgrammingError
+
+    results = write_all(commit, posts)
+
+    assert all(isinstance(r, Exception) and "closed" in str(r) for r in results), results
+    # The files are in place (fetched again and found identical next time), never half-written.
+    assert [p.read_bytes() for p, _, _ in posts] == [d for _, d, _ in posts]
+    assert temp_files(tmp_path) == []
+
+
+def test_a_full_disk_while_writing_the_temp_file_leaves_nothing(tmp_path, monkeypatch):
+    index = ArchiveIndex(tmp_path)
+    commit = GroupCommit(index, 0o644)
+    path, data, expected = entry(tmp_path, 1)
+    real_write = os.write
+
+    def full(fd, view):
+        if len(view) == len(data):
+            raise OSError(28, "No space left on device")
+        return real_write(fd, view)
+
+    monkeypatch.setattr(archive.os, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(commit.write(path, data, expected))
+    assert not path.exists() and temp_files(tmp_path) == []
+    assert index.get(expected.doc_id) is None
