@@ -211,13 +211,17 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
 
     def _as_real(self, response: Response, request: Request, target: str) -> Response:
         """The mirror's response under the real URL; mirror-relative redirects mapped back."""
+        location = response.headers.get(b"Location")
+        if location is None:
+            # The same object under the real URL: replace() would copy and re-normalise every
+            # header, a noticeable share of the crawl thread's time per page.
+            response._set_url(request.url)
+            return response
         headers = response.headers.copy()
-        location = headers.get(b"Location")
-        if location is not None and self.upstream:
-            absolute = urljoin(target, safe_url_string(location.decode("latin-1")))
-            real = real_url(absolute, self.upstream)
-            if real is not None:
-                headers[b"Location"] = real.encode("ascii")
+        absolute = urljoin(target, safe_url_string(location.decode("latin-1")))
+        real = real_url(absolute, self.upstream)
+        if real is not None:
+            headers[b"Location"] = real.encode("ascii")
         return response.replace(url=request.url, headers=headers)
 
 
