@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -33,6 +34,13 @@ INDEX_DIR = ".sinacrawl"
 INDEX_FILE = "index.sqlite3"
 TMP_PREFIX = ".sinacrawl-tmp-"
 TMP_SUFFIX = ".tmp"
+WRITERS_DIR = "writers"
+
+# Who owns a temporary file or a writer mark: "<pid>-<token of this process>". The token
+# tells this process from an earlier one that had the same pid (a container's cron job is
+# often pid 1 every time), whose leftovers would otherwise look like its own.
+_OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
+_serial = itertools.count()
 
 
 def state_dir(settings) -> Path:
@@ -82,7 +90,7 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
 def write_temp(path: Path, data: bytes, mode: int, *, sync: bool) -> str:
     """``data`` in a new temporary file beside ``path`` (fsync'ed if ``sync``); its name."""
     # The pid in the name lets a sweep tell a dead run's leftovers from a live writer's file.
-    tmp = f"{path.parent}{os.sep}{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+    tmp = f"{path.parent}{os.sep}{TMP_PREFIX}{_owner()}-{next(_serial)}{TMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
         fd = os.open(tmp, flags, 0o600)
@@ -119,14 +127,23 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether the process named in a temp file's name may still be writing it."""
+def _owner() -> str:
+    # After a fork the child is a new owner; the crawl does not fork, tests may.
+    global _OWNER
+    if not _OWNER.startswith(f"{os.getpid()}-"):
+        _OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return _OWNER
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the process an ``<pid>-<token>…`` name belongs to may still be writing."""
+    pid_text, _, rest = owner.partition("-")
     try:
-        pid = int(name[len(TMP_PREFIX) :].split("-", 1)[0])
+        pid = int(pid_text)
     except ValueError:
         return False
     if pid == os.getpid():
-        return True
+        return (rest + "-").startswith(_owner().partition("-")[2] + "-")
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,12 +163,38 @@ def sweep_temp_files(root: Path) -> int:
         dirs[:] = [d for d in dirs if d != INDEX_DIR]
         for name in files:
             if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
-                if _writer_alive(name):
+                if _owner_alive(name[len(TMP_PREFIX) :]):
                     continue
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(folder, name))
                     removed += 1
     return removed
+
+
+def begin_writing(root: Path) -> tuple[int, Path]:
+    """Sweep what killed writers left in ``root``, then mark this process as a writer there.
+
+    Returns (temporary files removed, this process's mark, for :func:`end_writing`). A clean
+    run removes its mark, so the walk over the whole archive only happens when a mark
+    outlived its process (a killed run) or there are no marks yet (an archive new to them).
+    """
+    marks = root / INDEX_DIR / WRITERS_DIR
+    try:
+        dead = [m for m in marks.iterdir() if not _owner_alive(m.name)]
+        swept = sweep_temp_files(root) if dead else 0
+    except FileNotFoundError:
+        dead, swept = [], sweep_temp_files(root)
+    for mark in dead:  # only now: a run killed during the sweep leaves them for the next
+        mark.unlink(missing_ok=True)
+    marks.mkdir(parents=True, exist_ok=True)
+    mine = marks / _owner()
+    mine.touch()
+    return swept, mine
+
+
+def end_writing(mark: Path) -> None:
+    """This process has finished writing: nothing of it is left to sweep."""
+    mark.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

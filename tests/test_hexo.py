@@ -333,7 +333,7 @@ def test_index_rebuilt_from_posts_when_lost_or_damaged(tmp_path):
         pipe.store(item(doc_id=f"ikyamrmz678402{n}"))
     pipe.close_spider()
     index_dir = tmp_path / INDEX_DIR
-    for f in index_dir.iterdir():
+    for f in index_dir.glob("index.sqlite3*"):
         f.unlink()
     assert len(ArchiveIndex(tmp_path)) == 5
     (index_dir / "index.sqlite3").write_bytes(b"this is not a database" * 100)
@@ -359,6 +359,31 @@ def test_stray_temp_files_swept_at_start_but_not_a_live_writers(tmp_path):
     pipeline(tmp_path)
     assert not stray.exists() and not nameless.exists()
     assert live.exists()
+
+
+def test_the_archive_is_walked_for_temp_files_only_after_a_killed_run(tmp_path):
+    from sinacrawl.archive import _owner
+
+    pipe = pipeline(tmp_path)
+    pipe.store(item())
+    pipe.close_spider()
+    folder = tmp_path / "金融"
+    # Leftovers no mark accounts for: after a clean run nothing makes the archive suspect.
+    orphan = folder / f"{TMP_PREFIX}999999999-0-0.tmp"
+    orphan.write_text("half a post")
+    pipeline(tmp_path).close_spider()
+    assert orphan.exists()
+    # A run with this pid but another token (a container's cron job is pid 1 every time) was
+    # killed: its mark is there, so the next run walks the archive and sweeps its files.
+    pid = _owner().split("-")[0]
+    (tmp_path / INDEX_DIR / "writers" / f"{pid}-earlier").touch()
+    earlier = folder / f"{TMP_PREFIX}{pid}-earlier-7.tmp"
+    earlier.write_text("half a post")
+    pipe = pipeline(tmp_path)
+    assert not earlier.exists() and not orphan.exists()
+    assert [m.name for m in (tmp_path / INDEX_DIR / "writers").iterdir()] == [_owner()]
+    pipe.close_spider()
+    assert list((tmp_path / INDEX_DIR / "writers").iterdir()) == []
 
 
 WRITER = r"""

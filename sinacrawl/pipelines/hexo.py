@@ -21,9 +21,10 @@ from sinacrawl.archive import (
     Entry,
     GroupCommit,
     atomic_write,
+    begin_writing,
     content_hash,
+    end_writing,
     file_mode,
-    sweep_temp_files,
 )
 from sinacrawl.posts import post_path, render_post
 from sinacrawl.state import KnownArticles, to_epoch
@@ -58,6 +59,7 @@ class HexoPipeline:
         self.mode = file_mode()
         self.index: ArchiveIndex | None = None
         self.commit: GroupCommit | None = None
+        self._writing: Path | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> HexoPipeline:
@@ -73,7 +75,7 @@ class HexoPipeline:
 
     def open_spider(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        swept = sweep_temp_files(self.root)
+        swept, self._writing = begin_writing(self.root)
         if swept:
             logger.warning("removed %d temporary files left by an interrupted run", swept)
         self.index = ArchiveIndex(self.root)
@@ -83,6 +85,9 @@ class HexoPipeline:
         if self.index is not None:
             self.index.close()
             self.index = self.commit = None
+        if self._writing is not None:
+            end_writing(self._writing)
+            self._writing = None
 
     async def process_item(self, item: Any) -> Any:
         # Rendering is cheaper than handing it to a thread; the fsyncs are grouped (see
