@@ -185,3 +185,53 @@ def test_a_relisted_doc_id_is_a_duplicate_or_a_known_article():
     report_relisted(run.crawler, "ib")  # its first listing was skipped as already stored
     run.close()
     assert run.stats() == {"scheduled": 3, "stored": 1, "duplicate": 2, "skipped_known": 1}
+
+
+@pytest.mark.parametrize(
+    "scheduler", ["scrapy.core.scheduler.Scheduler", "sinacrawl.distributed.SharedScheduler"]
+)
+def test_a_refused_request_whose_queued_twin_ends_here_counts_as_that_outcome(scheduler):
+    # The seen-filter refuses the listing's request because a previous run (JOBDIR) or another
+    # worker (Redis) queued the same one; that queued request then reaches this process.
+    run = Run({"SCHEDULER": scheduler})
+    stored, dropped, failed, elsewhere = (article(x) for x in ("ia", "ib", "ic", "id"))
+    for request in (stored, dropped, failed, elsewhere):
+        run.schedule(request, dropped=True)
+    run.stored(stored)
+    run.dropped(dropped, DropArticle("no_body", "empty page"))
+    report(run.crawler, failed, "failed", "http_404")
+    run.stored(stored)  # a second outcome still changes nothing
+    run.close()
+    assert run.stats() == {
+        "scheduled": 4,
+        "stored": 1,
+        "dropped/no_body": 1,
+        "failed/http_404": 1,
+        "duplicate": 1,  # "id" was taken by another worker, or finished by an earlier run
+    }
+
+
+def test_a_refused_request_stays_a_duplicate_when_its_twin_is_a_duplicate_too():
+    run = Run()
+    request = article("ia")
+    run.schedule(request, dropped=True)
+    run.dropped(request, DuplicateArticle("seen"))
+    run.close()
+    assert run.stats() == {"scheduled": 1, "duplicate": 1}
+
+
+def test_a_resumed_job_that_stored_its_queued_articles_is_not_nothing_stored():
+    from sinacrawl.extensions.summary import ExitCode, decide
+
+    run = Run()  # JOBDIR: two listed articles are in the job's seen-set and queue already
+    queued = [article("i1"), article("i2")]
+    for request in queued:
+        run.schedule(request, dropped=True)
+    new = article("i3")
+    run.schedule(new)
+    for request in queued:
+        run.stored(request)
+    report(run.crawler, new, "failed", "http_404")
+    run.close()
+    assert run.stats() == {"scheduled": 3, "stored": 2, "failed/http_404": 1, "duplicate": 0}
+    assert decide(run.crawler.stats.get_stats(), "finished") == (ExitCode.OK, [])

@@ -7,6 +7,8 @@
 - Every article page failing: a non-zero exit and a summary that says why.
 - Two distributed workers against a real redis-server: every article fetched once across
   both (mock request log) and stored once.
+- A resumed ``JOBDIR`` run, and a worker taking from the shared queue what an earlier run
+  queued, count what they store as stored (not as the duplicates the seen-set refused).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from sinacrawl.extensions.summary import ExitCode
 from sinacrawl.parsing.dates import BEIJING
@@ -239,6 +242,14 @@ def test_jobdir_pauses_on_one_ctrl_c_and_resumes(tmp_path: Path) -> None:
     stored = post_doc_ids(archive)
     assert set(stored) == expected and max(stored.values()) == 1
     assert stray_temp_files(archive) == []
+    # The resumed run reads the listings again: what the paused one had queued is refused by
+    # the job's seen-set, then comes out of the job's queue and is stored by this run.
+    assert resumed.summary is not None
+    articles = resumed.summary["articles"]
+    assert articles["stored"] == len(expected) - paused_posts, articles
+    assert articles["scheduled"] == articles["stored"] + articles["duplicate"] + sum(
+        articles["dropped"].values()
+    ) + sum(articles["failed"].values()), articles
 
 
 def test_a_second_run_while_one_is_running_exits_with_the_lock_code(tmp_path: Path) -> None:
@@ -360,6 +371,51 @@ def test_two_workers_on_redis_fetch_and_store_every_article_once(
     assert sum(stored) == 120 and min(stored) > 0, stored
     assert post_doc_ids(archive) == Counter(set(article_paths.values()))
     assert stray_temp_files(archive) == []
+
+
+def test_a_worker_that_finds_the_articles_it_lists_already_queued_counts_what_it_stores(
+    tmp_path: Path,
+    redis_url: str,  # noqa: F811
+) -> None:
+    # Cron on one machine: the previous run stopped (CLOSESPIDER_TIMEOUT in production) with
+    # articles still in the shared queue; this run reads the listing again (its seen entry has
+    # expired), its article requests are refused by the shared seen-set, and then it takes the
+    # queued ones from the shared queue and stores them itself.
+    url = redis_url.rsplit("/", 1)[0] + "/2"  # not the other distributed test's queue
+    config = site_config(10)
+    config["channels"] = config["channels"][:1]
+    args = {**ARGS, "channels": "china"}
+    shared = {
+        **FAST,
+        "REDIS_URL": url,
+        "SINACRAWL_REDIS_LISTING_TTL": "1",
+        "SINACRAWL_REDIS_IDLE_CLOSE": "1",
+        "CONCURRENT_REQUESTS": "1",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "1",
+    }
+    queue = redis.Redis.from_url(url)
+
+    def crawl(site: RunningSite, name: str, **extra: str) -> Any:
+        settings = {**shared, **extra}
+        return run_crawl(
+            "finance", upstream=site.url, workdir=tmp_path / name, args=args, settings=settings
+        )
+
+    with mocksite_process(config, tmp_path / "site") as site:
+        earlier = crawl(site, "earlier", CLOSESPIDER_ITEMCOUNT="1")
+        left = queue.zcard("sinacrawl:finance:requests")
+        time.sleep(1.2)  # the listing's seen entry expires
+        later = crawl(site, "later")
+    assert 0 < left < 10, earlier.log[-3000:]
+    assert later.returncode == ExitCode.OK, later.log[-3000:]
+    assert queue.zcard("sinacrawl:finance:requests") == 0
+    assert later.summary is not None
+    articles = later.summary["articles"]
+    assert len(later.posts()) == left
+    assert articles["scheduled"] == 10, articles
+    assert articles["stored"] == left, articles
+    assert articles["duplicate"] == 10 - left, articles  # stored by the earlier run
+    assert later.summary["channels"]["china"]["stored"] == left
 
 
 def test_an_article_that_failed_on_a_later_listing_page_is_stored_by_the_next_run(

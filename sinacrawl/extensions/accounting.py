@@ -15,6 +15,12 @@ scheduler queue, where another worker may finish it). Article requests are the o
 ``meta`` holds ``doc_id`` and ``listing``; spiders report what only they know (download
 errors in their errback, out-of-window pages) with :func:`report`, and a doc_id listed
 again with :func:`report_relisted`.
+
+Each doc_id counts once. A doc_id whose request the scheduler's seen-filter refuses counts as
+``duplicate`` at once: another worker (shared Redis queue) or a previous run (``JOBDIR``)
+queued the same request, or a redirect led onto a URL already fetched. Should that queued
+request then end in this process, its outcome (usually ``stored``) replaces the
+``duplicate``; otherwise someone else finished it.
 """
 
 from __future__ import annotations
@@ -133,7 +139,9 @@ class ArticleAccounting:
         self.crawler = crawler
         self.stats = crawler.stats
         self.pending: dict[str, str] = {}  # doc_id -> URL
-        self.finished: set[str] = set()
+        self.finished: dict[str, str] = {}  # doc_id -> the stat it was counted under
+        # Counted as duplicate because the seen-filter refused its request: see the docstring.
+        self.refused: set[str] = set()
         self._just_scheduled: tuple[Request, str] | None = None
         scheduler = crawler.settings.get("SCHEDULER") or DEFAULT_SCHEDULER
         # With a shared queue (scrapy-redis) another worker may finish what this one scheduled.
@@ -167,20 +175,39 @@ class ArticleAccounting:
         self.pending[doc_id] = url
         self._inc("scheduled")
 
-    def resolve(self, doc_id: str | None, outcome: str, reason: str | None = None) -> None:
-        """Record a doc_id's outcome once; later outcomes for it are ignored."""
+    @staticmethod
+    def _key(outcome: str, reason: str | None) -> str:
+        return (
+            f"{outcome}/{reason or 'unspecified'}" if outcome in ("dropped", "failed") else outcome
+        )
+
+    def _count(self, doc_id: str, outcome: str, reason: str | None) -> None:
+        key = self._key(outcome, reason)
+        self.finished[doc_id] = key
+        self._inc(key)
+
+    def _recount(self, doc_id: str, outcome: str, reason: str | None) -> None:
+        """Replace the outcome a doc_id was counted under (scheduled stays as it is)."""
+        self.stats.inc_value(PREFIX + self.finished[doc_id], -1)
+        self.refused.discard(doc_id)
+        self._count(doc_id, outcome, reason)
+
+    def resolve(self, doc_id: str | None, outcome: str, reason: str | None = None) -> bool:
+        """Record a doc_id's outcome once (True when counted now); later outcomes for it are
+        ignored, except that a real outcome replaces a refused request's duplicate."""
         if not doc_id:
-            return
+            return False
         if doc_id in self.finished:
+            if doc_id in self.refused and outcome != "duplicate":
+                self._recount(doc_id, outcome, reason)
+                return True
             logger.debug("second outcome %s for %s ignored", outcome, doc_id)
-            return
+            return False
         if doc_id not in self.pending and not self.shared_queue:
             self._inc("scheduled")  # reached us without the scheduler; keep the balance
         self.pending.pop(doc_id, None)
-        self.finished.add(doc_id)
-        self._inc(
-            f"{outcome}/{reason or 'unspecified'}" if outcome in ("dropped", "failed") else outcome
-        )
+        self._count(doc_id, outcome, reason)
+        return True
 
     @staticmethod
     def _doc_id(item: Any, response: Response | None) -> str | None:
@@ -209,7 +236,8 @@ class ArticleAccounting:
         if (just is not None and just[0] is request) or request.meta.get("redirect_times"):
             # its only request (e.g. seen in a resumed job or by another worker), or a redirect
             # onto a URL already fetched
-            self.resolve(doc_id, "duplicate")
+            if self.resolve(doc_id, "duplicate"):
+                self.refused.add(doc_id)
         else:  # a second listing of a doc_id already scheduled in this run
             self._inc("scheduled")
             self._inc("duplicate")
