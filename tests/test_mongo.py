@@ -224,10 +224,84 @@ def test_url_is_a_unique_index_and_a_refused_document_is_kept(mongo_uri, tmp_pat
     ids = sorted(d["_id"] for d in collection_of(mongo_uri).find())
     assert ids == ["ikyamrmz6784001", "ikyamrmz6784003"]
     assert stats["sinacrawl/mongo/rejected"] == 1
-    assert stats["sinacrawl/articles/failed/mongo_rejected"] == 1
     assert stats["sinacrawl/mongo/upserted"] == 1
     rejected = list(tmp_path.glob("rejected-*.jsonl"))
     assert len(rejected) == 1 and "ikyamrmz6784002" in rejected[0].read_text()
+
+
+def crawl_through_accounting(
+    settings: dict[str, Any], items: Iterable[Any], *, wait_for_writes: bool = False
+) -> dict[str, Any]:
+    """The pipeline and the article accounting on one crawler, sent the signals a crawl sends:
+    each item's request is scheduled, the item goes through the pipeline and is scraped
+    (with ``wait_for_writes``, only once the batches written so far are answered)."""
+    from scrapy import Request, signals
+    from scrapy.http import Response
+
+    from sinacrawl.extensions.accounting import ArticleAccounting
+    from sinacrawl.parsing.listing import ListingEntry
+
+    async def run() -> dict[str, Any]:
+        crawler = get_crawler(settings_dict=settings)
+        accounting = ArticleAccounting.from_crawler(crawler)  # signals hold it weakly
+        send = crawler.signals.send_catch_log
+        pipeline = MongoPipeline.from_crawler(crawler)
+        await pipeline.open_spider()
+        for item in items:
+            entry = ListingEntry(url=item["url"], doc_id=item["doc_id"])
+            request = Request(item["url"], meta={"listing": entry, "doc_id": item["doc_id"]})
+            send(signals.request_scheduled, request=request, spider=None)
+            item = await pipeline.process_item(item)
+            while wait_for_writes and pipeline._draining:
+                await asyncio.sleep(0.01)
+            response = Response(request.url, request=request)
+            send(signals.item_scraped, item=item, response=response, spider=None)
+        await pipeline.close_spider()
+        send(signals.spider_closed, spider=None, reason="finished")
+        assert accounting.pending == {}
+        return crawler.stats.get_stats()
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=120))
+
+
+@pytest.mark.parametrize("refused", ["after the item left the pipelines", "before"])
+def test_a_refused_document_counts_once_as_a_failed_article(mongo_uri, tmp_path, refused):
+    from sinacrawl.extensions.summary import ExitCode, article_counts, decide
+
+    before = refused == "before"
+    settings = settings_for(mongo_uri, tmp_path, MONGO_BATCH_SIZE=1 if before else 100)
+    store(settings, [make_item(1)])
+    thief = make_item(2, url=make_item(1)["url"])  # MongoDB refuses it: the url is taken
+    stats = crawl_through_accounting(settings, [thief, make_item(3)], wait_for_writes=before)
+    counts = article_counts(stats)
+    assert (counts["scheduled"], counts["stored"], counts["failed"]) == (
+        2,
+        1,
+        {"mongo_rejected": 1},
+    )
+    code, reasons = decide(stats, "finished")
+    assert code == ExitCode.STORAGE_FAILURE
+    assert reasons == ["storage failures: 1 items MongoDB rejected"]
+
+
+def test_a_document_refused_on_replay_is_a_storage_failure_but_no_article_of_this_run(
+    mongo_uri, tmp_path
+):
+    from sinacrawl.extensions.summary import ExitCode, article_counts, decide
+
+    settings = settings_for(mongo_uri, tmp_path)
+    store(settings, [make_item(1)])
+    journal = Journal(tmp_path)  # what an earlier, killed run left: MongoDB never saw it
+    journal.append(to_document(make_item(2, url=make_item(1)["url"]), datetime.now(UTC)))
+    journal.seal().keep()
+    stats = crawl_through_accounting(settings, [make_item(3)])  # replays it first: refused
+    assert stats["sinacrawl/mongo/replayed"] == 1 and stats["sinacrawl/mongo/rejected"] == 1
+    counts = article_counts(stats)
+    assert (counts["scheduled"], counts["stored"], counts["failed"]) == (1, 1, {})
+    assert decide(stats, "finished") == (
+        ExitCode.STORAGE_FAILURE,
+        ["storage failures: 1 items MongoDB rejected"],
+    )
 
 
 class CommandCounter(monitoring.CommandListener):
@@ -708,3 +782,45 @@ def test_a_crawl_with_mongodb_down_spools_then_the_next_crawl_replays(mongo_uri,
         docs = list(collection_of(mongo_uri).find())
         assert sorted(d["_id"] for d in docs) == sorted(a.doc_id for a in site.catalog.articles())
         assert {d["revision"] for d in docs} == {1}
+
+
+@pytest.mark.slow
+def test_a_crawl_whose_article_mongodb_refuses_counts_it_once_and_keeps_its_post(
+    mongo_uri, tmp_path
+):
+    pytest.importorskip("sinacrawl.loaders", reason="the extractor is not there yet")
+    from sinacrawl.extensions.summary import ExitCode
+    from sinacrawl.testing.process import mocksite_process, run_crawl
+
+    newest = datetime.now(BEIJING).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    channels = [{"name": "china", "pageid": 155, "lid": 1686, "count": 6, "path": "china/gncj"}]
+    config = {"seed": 11, "newest": newest.isoformat(), "size_kb": 6, "channels": channels}
+    with mocksite_process(config, tmp_path / "site") as site:
+        refused = site.catalog.articles()[2]
+        # Another doc_id already holds its url: the unique url index refuses the article.
+        collection_of(mongo_uri).insert_one({"_id": "isquatter", "url": refused.url})
+        result = run_crawl(
+            "finance",
+            upstream=site.url,
+            workdir=tmp_path / "run",
+            settings={**FAST_CRAWL, "MONGO_URI": mongo_uri, "MONGO_SPOOL_DIR": str(tmp_path)},
+        )
+    assert result.returncode == ExitCode.STORAGE_FAILURE, result.log[-3000:]
+    summary = result.summary
+    assert summary is not None
+    assert summary["reasons"] == ["storage failures: 1 items MongoDB rejected"]
+    articles = summary["articles"]
+    assert (articles["scheduled"], articles["stored"], articles["failed"]) == (
+        6,
+        5,
+        {"mongo_rejected": 1},
+    )
+    assert summary["channels"]["china"]["stored"] == 5
+    stored = sorted(d["_id"] for d in collection_of(mongo_uri).find())
+    others = [a.doc_id for a in site.catalog.articles() if a is not refused]
+    assert stored == sorted(["isquatter", *others])
+    # The archive keeps the post MongoDB refused (see the MongoPipeline docstring).
+    assert sorted(p.stem[11:] for p in result.posts()) == sorted(
+        a.doc_id for a in site.catalog.articles()
+    )
+    assert refused.doc_id in next(tmp_path.glob("rejected-*.jsonl")).read_text("utf-8")

@@ -245,3 +245,28 @@ def test_temp_files_of_a_killed_summary_write_are_swept(tmp_path: Path) -> None:
     os.utime(other, (time.time() - 3600, time.time() - 3600))
     assert sweep_stale_temp_files(target) == 1
     assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_an_item_a_store_refuses_afterwards_is_not_stored_in_its_channel(tmp_path: Path) -> None:
+    from sinacrawl.extensions.accounting import report_store_failed
+
+    crawler = get_crawler(
+        Spider,
+        {
+            "SINACRAWL_SUMMARY": str(tmp_path / "s.json"),
+            "EXTENSIONS_BASE": {},
+            "EXTENSIONS": {"sinacrawl.extensions.summary.RunSummary": 900},
+        },
+    )
+    crawler.spider = crawler._create_spider("s")
+    crawler.extensions = crawler.extensions.from_crawler(crawler)
+    crawler.stats.open_spider()
+    send = crawler.signals.send_catch_log
+    report_store_failed(crawler, "ib", "mongo_rejected")  # before its item left the pipelines
+    for doc_id in ("ia", "ib", "ic"):
+        item = {"doc_id": doc_id, "published_at": "2026-11-27T09:00:00+08:00"}
+        send(signals.item_scraped, item=item, response=_response("china"), spider=crawler.spider)
+    report_store_failed(crawler, "ic", "mongo_rejected")  # after
+    send(signals.spider_closed, spider=crawler.spider, reason="finished")
+    data = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert data["channels"]["china"]["stored"] == 1

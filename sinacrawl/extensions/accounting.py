@@ -3,7 +3,8 @@
 Stats (SPEC shared names)::
 
     sinacrawl/articles/scheduled          article requests handed to the scheduler (per doc_id)
-    sinacrawl/articles/stored             items that went through every pipeline
+    sinacrawl/articles/stored             items that went through every pipeline and that no
+                                          store refused afterwards
     sinacrawl/articles/dropped/<reason>   items a pipeline (or the spider) dropped on purpose
     sinacrawl/articles/failed/<reason>    downloads or extractions that failed (http_404, timeout…)
     sinacrawl/articles/duplicate          DuplicateArticle, or a second listing of a doc_id
@@ -16,11 +17,16 @@ scheduler queue, where another worker may finish it). Article requests are the o
 errors in their errback, out-of-window pages) with :func:`report`, and a doc_id listed
 again with :func:`report_relisted`.
 
-Each doc_id counts once. A doc_id whose request the scheduler's seen-filter refuses counts as
-``duplicate`` at once: another worker (shared Redis queue) or a previous run (``JOBDIR``)
-queued the same request, or a redirect led onto a URL already fetched. Should that queued
-request then end in this process, its outcome (usually ``stored``) replaces the
-``duplicate``; otherwise someone else finished it.
+Each doc_id counts once, with two corrections that replace its first count:
+
+- A doc_id whose request the scheduler's seen-filter refuses counts as ``duplicate`` at once:
+  another worker (shared Redis queue) or a previous run (``JOBDIR``) queued the same request,
+  or a redirect led onto a URL already fetched. Should that queued request then end in this
+  process, its outcome (usually ``stored``) replaces the ``duplicate``; otherwise someone
+  else finished it.
+- A store that writes in batches learns that it refused an item only after the item left the
+  pipelines (MongoDB's bulk writes). It says so with :func:`report_store_failed`, and the
+  article's ``stored`` becomes ``failed/<reason>`` (``mongo_rejected``).
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ article_outcome = object()
 """Signal: ``request`` (the article request), ``outcome`` (one of OUTCOMES), ``reason``."""
 article_relisted = object()
 """Signal: ``doc_id`` listed again (another channel, another page) after its first listing."""
+article_store_failed = object()
+"""Signal: ``doc_id`` whose item a store refused after it left the pipelines, ``reason``."""
 
 # Failure types → reason tokens, most specific first.
 FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
@@ -125,6 +133,11 @@ def report_relisted(crawler: Crawler, doc_id: str) -> None:
     crawler.signals.send_catch_log(signal=article_relisted, doc_id=doc_id)
 
 
+def report_store_failed(crawler: Crawler, doc_id: str, reason: str) -> None:
+    """Tell the accounting a store refused an article after its item left the pipelines."""
+    crawler.signals.send_catch_log(signal=article_store_failed, doc_id=doc_id, reason=reason)
+
+
 def report(crawler: Crawler, request: Request, outcome: str, reason: str | None = None) -> None:
     """Tell the accounting how an article request ended (used by spiders)."""
     crawler.signals.send_catch_log(
@@ -163,6 +176,7 @@ class ArticleAccounting:
         connect(ext.spider_error, signal=signals.spider_error)
         connect(ext.article_outcome, signal=article_outcome)
         connect(ext.article_relisted, signal=article_relisted)
+        connect(ext.store_failed, signal=article_store_failed)
         connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -266,6 +280,12 @@ class ArticleAccounting:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown article outcome {outcome!r}; expected one of {OUTCOMES}")
         self.resolve(article_doc_id(request.meta), outcome, reason)
+
+    def store_failed(self, doc_id: str, reason: str) -> None:
+        if self.finished.get(doc_id) == "stored":
+            self._recount(doc_id, "failed", reason)
+        else:  # refused before its item_scraped arrived, which is then a second outcome
+            self.resolve(doc_id, "failed", reason)
 
     def article_relisted(self, doc_id: str) -> None:
         """A second listing: a duplicate of the scheduled one, or (when the first listing was

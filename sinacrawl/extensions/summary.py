@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from sinacrawl.extensions.accounting import article_store_failed
 from sinacrawl.extensions.watchdog import CoverageWatchdog
 
 if TYPE_CHECKING:
@@ -127,10 +128,15 @@ def storage_failures(stats: Mapping[str, Any], counts: dict[str, Any]) -> dict[s
         _prefixed_total(stats, STORAGE_ERRORS, "sinacrawl/storage/failed"),
         counts["failed"].get("pipeline_error", 0),
     )
+    # mongo/rejected also counts documents of an earlier run's spool, which are no articles
+    # of this run (and the accounting may be off).
+    rejected = max(
+        _prefixed_total(stats, MONGO + "rejected"), counts["failed"].get("mongo_rejected", 0)
+    )
     found = {
         "pipeline errors": errors,
         "items spooled to disk (MongoDB unreachable)": _prefixed_total(stats, MONGO + "spooled"),
-        "items MongoDB rejected": counts["failed"].get("mongo_rejected", 0),
+        "items MongoDB rejected": rejected,
     }
     return {what: n for what, n in found.items() if n}
 
@@ -262,6 +268,9 @@ class RunSummary:
         self.path = path
         self.benign_drops = benign_drops
         self.channels: dict[str, dict[str, Any]] = {}
+        # A store that writes in batches may refuse an item after it was counted here.
+        self._stored_in: dict[str, str] = {}  # doc_id -> channel
+        self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
         # Distributed workers (sinacrawl.distributed) share one queue.
         self.shared_queue = bool(crawler.settings.get("REDIS_URL"))
@@ -274,6 +283,7 @@ class RunSummary:
         ext = cls(crawler, Path(raw) if raw else None, benign)
         crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(ext.item_error, signal=signals.item_error)
+        crawler.signals.connect(ext.store_failed, signal=article_store_failed)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
@@ -286,7 +296,15 @@ class RunSummary:
         meta = getattr(response, "meta", None) or {}
         channel = meta.get("channel") or "-"
         entry = self.channels.setdefault(channel, {"stored": 0, "newest_published_at": None})
-        entry["stored"] += 1
+        doc_id = item.get("doc_id") if hasattr(item, "get") else None
+        if doc_id in self._refused_early:
+            self._refused_early.discard(doc_id)
+        else:
+            entry["stored"] += 1
+            if doc_id:
+                self._stored_in[doc_id] = channel
+        # Not taken back when a store refuses the item later: it tells how fresh the
+        # listings and pages were, not what each store kept.
         try:
             published = item["published_at"]
         except (KeyError, TypeError):
@@ -295,6 +313,13 @@ class RunSummary:
         newest = _parse_iso(entry["newest_published_at"])
         if when is not None and (newest is None or when > newest):
             entry["newest_published_at"] = published
+
+    def store_failed(self, doc_id: str, **kwargs: Any) -> None:
+        channel = self._stored_in.pop(doc_id, None)
+        if channel is None:
+            self._refused_early.add(doc_id)
+        else:
+            self.channels[channel]["stored"] -= 1
 
     def item_error(self, item: Any, failure: Any = None, **kwargs: Any) -> None:
         # A pipeline raised something other than a drop: the item did not reach its store.

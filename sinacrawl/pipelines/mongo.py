@@ -45,6 +45,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from sinacrawl.archive import state_dir
 from sinacrawl.exceptions import DropArticle
+from sinacrawl.extensions.accounting import report_store_failed
 from sinacrawl.items import FIELDS, empty_article
 from sinacrawl.state import KnownArticles, from_epoch
 
@@ -589,10 +590,24 @@ class MongoPipeline:
     without an archive), ``MONGO_RETRY_TIMES`` (3),
     ``MONGO_RETRY_BACKOFF`` (0.5 s, doubled each retry), ``MONGO_PROBE_SECONDS`` (10: how often
     a down MongoDB is tried again), ``MONGO_TIMEOUT_MS`` (3000: server selection and connect).
+
+    A document MongoDB refuses for good (another doc_id holds its url) is refused only when
+    its batch is written, after the item has left the pipelines and been counted as stored;
+    the pipeline then reports it to the accounting, which counts the article once, as
+    ``failed/mongo_rejected``, and the run exits with ``storage_failure``. The document is
+    kept in ``rejected-<date>.jsonl`` beside the spool for a person to resolve. The Hexo post
+    the archive pipeline wrote for it stays: the archive is the default output (SPEC §4) and
+    the post is correct, MongoDB's refusal says nothing against it, and deleting it would
+    drop an article the archive had safely. As MongoDB does not hold the article, it is not
+    "known" to the next run (known = held by every store), which fetches it again and leaves
+    the unchanged post alone. A document refused while an earlier run's spool is replayed is
+    no article of this run: it counts only as ``sinacrawl/mongo/rejected`` (also a storage
+    failure).
     """
 
     def __init__(self, crawler: Crawler, uri: str) -> None:
         settings = crawler.settings
+        self.crawler = crawler
         self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
         self.redact = Redactor(uri)
         self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 50))
@@ -705,7 +720,7 @@ class MongoPipeline:
                 logger.warning("MongoDB unreachable; spool replay left for a later run")
                 return
             result, count, unreadable = replayed
-            self._finish(result)
+            self._finish(result, replayed=True)
             if count:
                 self.stats.inc_value(STAT + "replayed", count)
                 logger.info("MongoDB: replayed %d spooled items from %s", count, path.name)
@@ -801,13 +816,14 @@ class MongoPipeline:
                 segment.discard()
         self._unconfirmed.clear()
 
-    def _finish(self, result: BatchResult) -> None:
+    def _finish(self, result: BatchResult, *, replayed: bool = False) -> None:
         if result.rejected:
             path = write_rejected(self.spool_dir, result.rejected)
             for doc, reason in result.rejected:
                 logger.error("MongoDB refused %s (%s): %s", doc["_id"], doc.get("url"), reason)
+                if not replayed:
+                    report_store_failed(self.crawler, doc["_id"], "mongo_rejected")
             logger.error("refused documents kept in %s", path)
-            self.stats.inc_value("sinacrawl/articles/failed/mongo_rejected", len(result.rejected))
         self._count(result)
 
     def _count(self, result: BatchResult) -> None:
