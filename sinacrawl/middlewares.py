@@ -39,7 +39,9 @@ from scrapy.exceptions import (
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
+from twisted.internet import error as twisted_errors
 from twisted.internet.task import deferLater
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from w3lib.url import safe_url_string
 
 from sinacrawl.parsing.urls import is_sina_host
@@ -230,8 +232,38 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
 DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 
 
+# What a network can do to a download: worth one log line, not a traceback.
+NETWORK_ERRORS = (
+    *MESSAGE_ERRORS,
+    twisted_errors.ConnectError,
+    twisted_errors.ConnectionLost,
+    twisted_errors.ConnectionDone,
+    twisted_errors.TimeoutError,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
+
+
+class NetworkErrorsWithoutTraceback(logging.Filter):
+    """Scrapy logs a robots.txt that could not be downloaded with a full traceback. For a
+    network error its message already names the error, and a cron log during an outage
+    should get one line per host, not a screenful every few minutes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], NETWORK_ERRORS):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     """RobotsTxtMiddleware with RFC 9309's error rules (unreachable → disallow all)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        target = logging.getLogger(RobotsTxtMiddleware.__module__)
+        if not any(isinstance(f, NetworkErrorsWithoutTraceback) for f in target.filters):
+            target.addFilter(NetworkErrorsWithoutTraceback())
 
     async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
         if response.status >= 500 or response.status == 429:
