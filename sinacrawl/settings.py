@@ -81,6 +81,9 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4
 # Scrapy starts this many asyncio tasks for every response's output, whatever it yields; an
 # article yields one item and a listing 50 requests, so Scrapy's 100 only cost CPU per page.
 CONCURRENT_ITEMS = 8
+# Scrapy parses the source of every generator callback it meets to warn about "return value"
+# (a bound method is a new object each time, so its cache misses): the spiders are tested.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 # Article pages are 20-400 KB; anything past 4 MB is not an article page.
 DOWNLOAD_MAXSIZE = 4 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 1024 * 1024
@@ -103,6 +106,9 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "sinacrawl.middlewares.RetryAfterMiddleware": 550,
     # Just above RedirectMiddleware (600): sees each 3xx before it is followed.
     "sinacrawl.middlewares.RedirectGuardMiddleware": 610,
+    # <meta http-equiv="refresh"> followed as before, without decoding every page for it.
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "sinacrawl.middlewares.ByteScanMetaRefreshMiddleware": 580,
 }
 
 # --- output ---

@@ -334,3 +334,39 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
     assert stats["sinacrawl/redirects/too_many"] == 1
     assert "Off-site redirect from https://finance.sina.com.cn/off/doc-if.shtml" in log
     assert "Redirect loop" in log
+
+
+def test_meta_refresh_followed_and_pages_without_one_not_decoded_for_it():
+    from scrapy import Request, Spider
+    from scrapy.http import HtmlResponse
+    from scrapy.utils.test import get_crawler
+
+    from sinacrawl.middlewares import ByteScanMetaRefreshMiddleware
+
+    mw = ByteScanMetaRefreshMiddleware.from_crawler(get_crawler(Spider))
+    request = Request("https://finance.sina.com.cn/roll/2026-01-05/doc-iabc.shtml")
+    head = '<html><head><meta charset="gbk"><title>新闻</title>'
+
+    def page(extra: str, *, encoding: str = "gbk") -> HtmlResponse:
+        body = (head + extra + "</head><body>" + "<p>正文</p>" * 5000).encode(encoding)
+        return HtmlResponse(request.url, body=body, request=request)
+
+    plain = page("")
+    assert mw.process_response(request, plain) is plain
+    assert plain._cached_ubody is None  # never decoded
+    # a refresh in a GBK page, in any case, is followed as Scrapy's middleware would
+    moved = mw.process_response(
+        request, page('<META HTTP-EQUIV="Refresh" content="0; url=/roll/doc-idef.shtml">')
+    )
+    assert isinstance(moved, Request)
+    assert moved.url == "https://finance.sina.com.cn/roll/doc-idef.shtml"
+    # an auto-reload of the page itself (longer than METAREFRESH_MAXDELAY) is not
+    slow = page('<meta http-equiv="refresh" content="180">')
+    assert mw.process_response(request, slow) is slow
+    # UTF-16 spells "refresh" with NULs: left to Scrapy's full check
+    wide = HtmlResponse(
+        request.url,
+        body=('<meta http-equiv="refresh" content="0; url=/x.shtml">').encode("utf-16"),
+        request=request,
+    )
+    assert isinstance(mw.process_response(request, wide), Request)
