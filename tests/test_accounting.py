@@ -235,3 +235,16 @@ def test_a_resumed_job_that_stored_its_queued_articles_is_not_nothing_stored():
     run.close()
     assert run.stats() == {"scheduled": 3, "stored": 2, "failed/http_404": 1, "duplicate": 0}
     assert decide(run.crawler.stats.get_stats(), "finished") == (ExitCode.OK, [])
+
+
+def test_a_queue_is_shared_under_any_scheduler_but_scrapys_own():
+    from scrapy.core.scheduler import Scheduler
+    from scrapy.settings import Settings
+
+    from sinacrawl.distributed import SharedScheduler
+    from sinacrawl.extensions.accounting import shares_queue
+
+    assert not shares_queue(Settings())
+    assert not shares_queue(Settings({"SCHEDULER": Scheduler}))
+    assert shares_queue(Settings({"SCHEDULER": "sinacrawl.distributed.SharedScheduler"}))
+    assert shares_queue(Settings({"SCHEDULER": SharedScheduler}))

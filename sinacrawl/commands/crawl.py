@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from sinacrawl.extensions.accounting import shares_queue
 from sinacrawl.extensions.lock import LockHeld, RunLock, lock_path
 from sinacrawl.extensions.summary import EXIT_STAT, ExitCode, decide
 
@@ -105,5 +106,7 @@ def exit_status(crawler: Crawler) -> int:
     code = stats.get_value(EXIT_STAT)
     if code is None:
         values = stats.get_stats()
-        code, _ = decide(values, values.get("finish_reason"))
+        code, _ = decide(
+            values, values.get("finish_reason"), shared_queue=shares_queue(crawler.settings)
+        )
     return int(code)

@@ -65,6 +65,17 @@ PREFIX = "sinacrawl/articles/"
 OUTCOMES = ("stored", "dropped", "failed", "duplicate")
 DEFAULT_SCHEDULER = "scrapy.core.scheduler.Scheduler"
 
+
+def shares_queue(settings: Any) -> bool:
+    """Whether other processes take requests from this crawl's queue, so that another worker
+    may finish what this one scheduled: any scheduler but Scrapy's own (the Redis one that
+    ``REDIS_URL`` turns on, or one set by hand)."""
+    scheduler = settings.get("SCHEDULER") or DEFAULT_SCHEDULER
+    if not isinstance(scheduler, str):
+        scheduler = f"{scheduler.__module__}.{scheduler.__qualname__}"
+    return scheduler != DEFAULT_SCHEDULER
+
+
 article_outcome = object()
 """Signal: ``request`` (the article request), ``outcome`` (one of OUTCOMES), ``reason``."""
 article_relisted = object()
@@ -156,11 +167,7 @@ class ArticleAccounting:
         # Counted as duplicate because the seen-filter refused its request: see the docstring.
         self.refused: set[str] = set()
         self._just_scheduled: tuple[Request, str] | None = None
-        scheduler = crawler.settings.get("SCHEDULER") or DEFAULT_SCHEDULER
-        # With a shared queue (scrapy-redis) another worker may finish what this one scheduled.
-        self.shared_queue = (
-            scheduler if isinstance(scheduler, str) else getattr(scheduler, "__module__", "")
-        ) != DEFAULT_SCHEDULER
+        self.shared_queue = shares_queue(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArticleAccounting:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
-from sinacrawl.extensions.accounting import article_store_failed
+from sinacrawl.extensions.accounting import article_store_failed, shares_queue
 from sinacrawl.extensions.watchdog import CoverageWatchdog
 
 if TYPE_CHECKING:
@@ -272,8 +272,7 @@ class RunSummary:
         self._stored_in: dict[str, str] = {}  # doc_id -> channel
         self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
-        # Distributed workers (sinacrawl.distributed) share one queue.
-        self.shared_queue = bool(crawler.settings.get("REDIS_URL"))
+        self.shared_queue = shares_queue(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
