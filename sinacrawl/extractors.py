@@ -117,33 +117,17 @@ def init_worker(parent: int) -> None:
     import sinacrawl.loaders  # noqa: F401 -- imported now, not on the first page
 
 
-def extract_in_worker(
-    body: bytes,
-    url: str | None,
-    content_type: str | None,
-    listing: ListingEntry | None,
-    categories: Sequence[str],
-    crawled_at: datetime | None,
-) -> tuple[str, Any, list[tuple[str, int, str]]]:
-    """Run ``build_article``; return ``(outcome, value, log records)``.
+def extract_in_worker(*args: Any) -> tuple[str, Any, list[tuple[str, int, str]]]:
+    """Run ``build_article`` on :func:`_build_inline`'s arguments; return ``(outcome, value,
+    log records)``.
 
     Outcomes: ``("item", dict)``, ``("drop", (reason, message))`` or
     ``("error", (repr, traceback))`` — exceptions travel as data, since not every exception
     survives pickling with its attributes (DropArticle's ``reason``).
     """
-    from sinacrawl.loaders import build_article
-
     _capture.records = []
     try:
-        item = build_article(
-            body,
-            url,
-            content_type=content_type,
-            listing=listing,
-            categories=categories,
-            crawled_at=crawled_at,
-        )
-        return "item", dict(item), _capture.records
+        return "item", dict(_build_inline(*args)), _capture.records
     except DropArticle as exc:
         return "drop", (exc.reason, str(exc)), _capture.records
     except Exception as exc:
