@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ INDEX_DIR = ".sinacrawl"
 INDEX_FILE = "index.sqlite3"
 TMP_PREFIX = ".sinacrawl-tmp-"
 TMP_SUFFIX = ".tmp"
+OPEN_WAIT_SECONDS = 30.0
 WRITERS_DIR = "writers"
 
 # Who owns a temporary file or a writer mark: "<pid>-<token of this process>". The token
@@ -236,7 +238,9 @@ class ArchiveIndex:
         fresh = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = self._connect()
+            db = self._connect_when_free()
+        except sqlite3.OperationalError:
+            raise  # locked for OPEN_WAIT_SECONDS, or unreadable: not damage, nothing to rebuild
         except sqlite3.DatabaseError as exc:
             logger.warning("archive index %s is damaged (%s); rebuilding it", self.path, exc)
             for suffix in ("", "-wal", "-shm"):
@@ -247,6 +251,19 @@ class ArchiveIndex:
         if fresh:
             self._rebuild(db)
         return db
+
+    def _connect_when_free(self) -> sqlite3.Connection:
+        # Workers sharing an archive open the index together. Switching a new database to
+        # WAL can fail at once with "database is locked" (SQLite will not wait where
+        # waiting could deadlock), which is a reason to try again, not damage.
+        deadline = time.monotonic() + OPEN_WAIT_SECONDS
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -274,7 +291,7 @@ class ArchiveIndex:
                 rel = full.relative_to(self.root).as_posix()
                 rows.append((m.group(2), rel, content_hash(full.read_bytes()), 0))
         with db:
-            db.execute("BEGIN")
+            db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?)", rows)
         if rows:
             logger.info("rebuilt archive index from %d posts in %s", len(rows), self.root)
@@ -294,7 +311,7 @@ class ArchiveIndex:
     def put_many(self, entries: Iterable[Entry]) -> None:
         """Record many entries in one transaction: all or none."""
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?)",
                 [(e.doc_id, e.path, e.hash, e.listing_mtime) for e in entries],

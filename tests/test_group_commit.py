@@ -105,3 +105,42 @@ def test_a_full_disk_while_writing_the_temp_file_leaves_nothing(tmp_path, monkey
         asyncio.run(commit.write(path, data, expected))
     assert not path.exists() and temp_files(tmp_path) == []
     assert index.get(expected.doc_id) is None
+
+
+OPENER = r"""
+import sys, time
+from sinacrawl.archive import ArchiveIndex, Entry
+root, n, start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))
+index = ArchiveIndex(root)
+index.put_many([Entry(f"iworker{n}", f"{n}.md", "h", 0)])
+index.close()
+"""
+
+
+def test_workers_opening_a_new_archive_index_together_all_get_it_whole(tmp_path):
+    """Distributed workers sharing one archive start together: a lock while the first one
+    switches the new index to WAL is waited out, never taken for damage."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    for attempt in range(5):
+        root = tmp_path / str(attempt)
+        start = time.time() + 1.0  # interpreters started; then all open at once
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, str(root), str(n), str(start)],
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                stderr=subprocess.PIPE,
+            )
+            for n in range(6)
+        ]
+        errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, errors
+        assert not list(root.rglob("*.damaged*"))
+        index = ArchiveIndex(root)
+        assert sorted(d for d, _ in index.doc_ids()) == [f"iworker{n}" for n in range(6)]
+        index.close()
