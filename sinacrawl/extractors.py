@@ -43,6 +43,7 @@ from scrapy import signals
 from twisted.internet.defer import Deferred
 
 from sinacrawl.exceptions import DropArticle
+from sinacrawl.posts import sanitized_ahead
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -138,7 +139,9 @@ def worker_main() -> None:
     """A worker: frames in on stdin, frames out on the original stdout, until stdin ends.
 
     Frame: 4-byte big-endian length, then a pickle. In: ``(job id, extract_in_worker
-    arguments)``; out: ``(job id, outcome, value, log records)``.
+    arguments, sanitize)``; out: ``(job id, outcome, value, log records, sanitised body)``.
+    With ``sanitize`` the worker also runs the Hexo writer's ``sanitize_html`` on the body: it
+    has CPU to spare, the crawl thread has not (see ``sinacrawl.posts.sanitized_ahead``).
     """
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print() must not corrupt the frames
@@ -148,9 +151,12 @@ def worker_main() -> None:
         header = source.read(4)
         if len(header) < 4:
             return  # the crawl closed the pipe, or died
-        job, args = pickle.loads(source.read(int.from_bytes(header, "big")))
+        job, args, sanitize = pickle.loads(source.read(int.from_bytes(header, "big")))
         outcome, value, records = extract_in_worker(*args)
-        frame = pickle.dumps((job, outcome, value, records), pickle.HIGHEST_PROTOCOL)
+        clean = None
+        if sanitize and outcome == "item" and value.get("body_html"):
+            clean = _sanitize(value["body_html"])
+        frame = pickle.dumps((job, outcome, value, records, clean), pickle.HIGHEST_PROTOCOL)
         out.write(len(frame).to_bytes(4, "big") + frame)
         out.flush()
 
@@ -222,13 +228,13 @@ class _Worker:
         )
         self.writer, _ = await self.loop.connect_write_pipe(asyncio.Protocol, self.process.stdin)
 
-    async def run(self, job: int, args: tuple) -> tuple:
+    async def run(self, job: int, args: tuple, sanitize: bool) -> tuple:
         future = self.loop.create_future()
         self.pending[job] = future
         await self.ready
         if self.dead:
             raise WorkerFailed("broken")
-        frame = pickle.dumps((job, args), pickle.HIGHEST_PROTOCOL)
+        frame = pickle.dumps((job, args, sanitize), pickle.HIGHEST_PROTOCOL)
         assert self.writer is not None
         self.writer.write(len(frame).to_bytes(4, "big") + frame)
         return await future
@@ -279,8 +285,17 @@ def _widen(pipe: Any) -> None:
 class ExtractionPool:
     """Extraction for one crawler: in worker processes, or inline when there are none."""
 
-    def __init__(self, processes: int, *, timeout: float = DEFAULT_TIMEOUT, stats=None) -> None:
+    def __init__(
+        self,
+        processes: int,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        stats=None,
+        sanitize: bool = False,
+    ) -> None:
         self.processes = processes
+        self.sanitize = sanitize
+        """Have workers sanitise bodies for the Hexo writer ahead of time."""
         self.timeout = timeout
         self.stats = stats
         self.restarts = 0
@@ -296,7 +311,9 @@ class ExtractionPool:
             distributed=bool(settings.get("REDIS_URL")),
         )
         timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
-        pool = cls(processes, timeout=timeout, stats=crawler.stats)
+        # The Hexo archive is on (HexoPipeline) when ARCHIVE_DIR is set.
+        sanitize = bool(settings.get("ARCHIVE_DIR"))
+        pool = cls(processes, timeout=timeout, stats=crawler.stats, sanitize=sanitize)
         crawler.signals.connect(pool.close, signal=signals.spider_closed)
         if processes:
             logger.info("Extracting articles in %d worker process(es)", processes)
@@ -340,8 +357,8 @@ class ExtractionPool:
         if not self.inline:
             worker = self._worker()
             try:
-                outcome, value, records = await asyncio.wait_for(
-                    worker.run(next(self._jobs), args), self.timeout
+                outcome, value, records, clean = await asyncio.wait_for(
+                    worker.run(next(self._jobs), args, self.sanitize), self.timeout
                 )
             except (TimeoutError, asyncio.TimeoutError):
                 self._replace(worker, "timeout", url)
@@ -349,6 +366,8 @@ class ExtractionPool:
                 self._replace(worker, exc.why, url)
             else:
                 self._inc("pages")
+                if clean is not None:
+                    sanitized_ahead(value["body_html"], clean)
                 return _result(outcome, value, records)
         return _build_inline(*args)
 
@@ -407,6 +426,12 @@ def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Ar
         raise exc
     text, trace = value
     raise RemoteExtractionError(f"{text}\n(in the extraction worker)\n{trace}")
+
+
+def _sanitize(body_html: str) -> str:
+    from sinacrawl.posts import sanitize_html
+
+    return sanitize_html(body_html)
 
 
 def _build_inline(
