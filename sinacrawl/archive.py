@@ -6,9 +6,8 @@ recorded in the index, ``<ARCHIVE_DIR>/.sinacrawl/index.sqlite3`` (doc_id → pa
 hash, listing mtime): a post without an index row is merely fetched again next time and
 rewritten with the same bytes, never lost. The index can be rebuilt from the posts.
 
-During a crawl, :class:`GroupCommit` does the same for many posts at once: the crawl thread
-writes the temporary files, one helper-thread job fsyncs and renames the whole group, and
-one SQLite transaction records it.
+During a crawl, :class:`GroupCommit` does the same for many posts at once: one helper-thread
+job writes, fsyncs and renames the whole group, and one SQLite transaction records it.
 """
 
 from __future__ import annotations
@@ -331,26 +330,25 @@ class GroupCommit:
     """Durable posts in groups, for the crawl: ``await write(path, data, entry)`` returns
     once the post is fsync'ed under its final name and ``entry`` is committed to the index.
 
-    Per post the crawl thread only writes a temporary file into the page cache. The fsyncs,
-    renames and folder fsyncs of all posts waiting at that moment run as one job in a helper
+    The posts waiting at any moment are written, fsync'ed and renamed as one job in a helper
     thread, and their index rows go in one transaction; posts arriving meanwhile form the
-    next group. A helper thread doing Python work per post (render, hash, write) held the
-    GIL against the crawl thread and cost more than the work itself; a job of system calls
-    holds it for microseconds. The order per post is the same as :func:`atomic_write`'s:
-    data durable, then renamed, then indexed, so a ``kill -9`` between any two steps leaves
-    an old post, a swept temporary file, or a post that is fetched again — never half a post.
+    next group. The job is system calls only, each of which lets go of the GIL: a helper
+    thread doing Python work per post (rendering) held the GIL against the crawl thread and
+    cost more than the work, and file creation in the crawl thread waited behind the journal
+    commits the fsyncs force. The order per post is :func:`atomic_write`'s: data durable,
+    then renamed, then indexed, so a ``kill -9`` between any two steps leaves an old post, a
+    swept temporary file, or a post that is fetched again — never half a post.
     """
 
     def __init__(self, index: ArchiveIndex, mode: int) -> None:
         self.index = index
         self.mode = mode
-        self._waiting: list[tuple[str, Path, Entry, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[Path, bytes, Entry, asyncio.Future[None]]] = []
         self._flusher: asyncio.Future[None] | None = None
 
     async def write(self, path: Path, data: bytes, entry: Entry) -> None:
-        tmp = write_temp(path, data, self.mode, sync=False)
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append((tmp, path, entry, done))
+        self._waiting.append((path, data, entry, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
         await done
@@ -358,8 +356,9 @@ class GroupCommit:
     async def _flush(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
+            posts = [(path, data) for path, data, _, _ in group]
             try:
-                errors = await run_in_thread(_make_durable, [(t, p) for t, p, _, _ in group])
+                errors = await run_in_thread(_write_durably, posts, self.mode)
             except Exception as exc:  # the thread job itself could not run
                 errors = [exc] * len(group)
             durable = [entry for (_, _, entry, _), e in zip(group, errors, strict=True) if not e]
@@ -377,21 +376,21 @@ class GroupCommit:
                     done.set_result(None)
 
 
-def _make_durable(group: list[tuple[str, Path]]) -> list[BaseException | None]:
-    """fsync each temporary file, rename it over its post, fsync the folders (helper thread)."""
+def _write_durably(posts: list[tuple[Path, bytes]], mode: int) -> list[BaseException | None]:
+    """Each post to an fsync'ed temporary file renamed over it, then the folders fsync'ed
+    (helper thread); per post, None or the error that stopped it."""
     errors: list[BaseException | None] = []
     folders: set[Path] = set()
-    for tmp, path in group:
+    for path, data in posts:
         try:
-            fd = os.open(tmp, os.O_RDONLY)
+            tmp = write_temp(path, data, mode, sync=True)
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             errors.append(exc)
         else:
             folders.add(path.parent)

@@ -37,13 +37,13 @@ def write_all(commit: GroupCommit, posts) -> list[BaseException | None]:
 
 def test_concurrent_posts_are_grouped_and_each_is_durable_then_indexed(tmp_path, monkeypatch):
     groups: list[int] = []
-    make_durable = archive._make_durable
+    write_durably = archive._write_durably
 
-    def counting(group):
-        groups.append(len(group))
-        return make_durable(group)
+    def counting(posts, mode):
+        groups.append(len(posts))
+        return write_durably(posts, mode)
 
-    monkeypatch.setattr(archive, "_make_durable", counting)
+    monkeypatch.setattr(archive, "_write_durably", counting)
     index = ArchiveIndex(tmp_path)
     commit = GroupCommit(index, 0o644)
     posts = [entry(tmp_path, n) for n in range(40)]
