@@ -92,28 +92,24 @@ class HexoPipeline:
     async def process_item(self, item: Any) -> Any:
         # Rendering is cheaper than handing it to a thread; the fsyncs are grouped (see
         # GroupCommit). The index is only touched in the crawl thread, in order.
-        doc_id, rel, content, before = self._render(item)
-        entry = self._entry(doc_id, rel, content, before)
-        target = self.root / rel
-        written = not _same_bytes(target, content)
-        if written:
+        entry, before, target, content, changed = self._plan(item)
+        if changed:
             assert self.commit is not None
             await self.commit.write(target, content, entry)
-        self._record(entry, written, before, indexed=written)
+        self._record(entry, changed, before, indexed=changed)
         return item
 
     def store(self, item: Any) -> Any:
         """The same as ``process_item``, synchronously (tools, tests, benchmarks)."""
-        doc_id, rel, content, before = self._render(item)
-        entry = self._entry(doc_id, rel, content, before)
-        target = self.root / rel
-        written = not _same_bytes(target, content)
-        if written:
+        entry, before, target, content, changed = self._plan(item)
+        if changed:
             atomic_write(target, content, self.mode)
-        self._record(entry, written, before, indexed=False)
+        self._record(entry, changed, before, indexed=False)
         return item
 
-    def _render(self, item: Any) -> tuple[str, str, bytes, Entry | None]:
+    def _plan(self, item: Any) -> tuple[Entry, Entry | None, Path, bytes, bool]:
+        """The item's index entry, the one before, its post's path and bytes, and whether
+        those differ from the file's."""
         if self.index is None:
             self.open_spider()
         assert self.index is not None
@@ -121,13 +117,14 @@ class HexoPipeline:
         # enough, and ItemAdapter.asdict()'s deep walk cost more CPU than rendering the post.
         data = {k: list(v) if isinstance(v, list) else v for k, v in ItemAdapter(item).items()}
         doc_id = str(data["doc_id"])
+        rel = post_path(data)
         content = render_post(data, self.hexo_timezone)
-        return doc_id, post_path(data), content, self.index.get(doc_id)
-
-    def _entry(self, doc_id: str, rel: str, content: bytes, before: Entry | None) -> Entry:
+        before = self.index.get(doc_id)
         mtime = self.known.listing_mtime(doc_id) if self.known is not None else None
         listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
-        return Entry(doc_id, rel, content_hash(content), listing_mtime)
+        entry = Entry(doc_id, rel, content_hash(content), listing_mtime)
+        target = self.root / rel
+        return entry, before, target, content, not _same_bytes(target, content)
 
     def _record(self, entry: Entry, written: bool, before: Entry | None, *, indexed: bool) -> None:
         assert self.index is not None
