@@ -90,7 +90,7 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
 
 def write_temp(path: Path, data: bytes, mode: int, *, sync: bool) -> str:
     """``data`` in a new temporary file beside ``path`` (fsync'ed if ``sync``); its name."""
-    # The pid in the name lets a sweep tell a dead run's leftovers from a live writer's file.
+    # The owner in the name lets a sweep tell a dead run's leftovers from a live writer's file.
     tmp = f"{path.parent}{os.sep}{TMP_PREFIX}{_owner()}-{next(_serial)}{TMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
