@@ -78,6 +78,12 @@ def file_mode() -> int:
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``path`` so that it holds either the old or the new bytes, never half."""
+    _replace_durably(path, data, mode)
+    fsync_dir(path.parent)
+
+
+def _replace_durably(path: Path, data: bytes, mode: int) -> None:
+    """An fsync'ed temporary file renamed over ``path`` (the folder is not fsync'ed yet)."""
     tmp = write_temp(path, data, mode, sync=True)
     try:
         os.replace(tmp, path)
@@ -85,7 +91,6 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
 
 
 def write_temp(path: Path, data: bytes, mode: int, *, sync: bool) -> str:
@@ -383,13 +388,7 @@ def _write_durably(posts: list[tuple[Path, bytes]], mode: int) -> list[BaseExcep
     folders: set[Path] = set()
     for path, data in posts:
         try:
-            tmp = write_temp(path, data, mode, sync=True)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            _replace_durably(path, data, mode)
         except OSError as exc:
             errors.append(exc)
         else:
