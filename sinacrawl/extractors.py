@@ -294,8 +294,7 @@ class ExtractionPool:
         sanitize: bool = False,
     ) -> None:
         self.processes = processes
-        self.sanitize = sanitize
-        """Have workers sanitise bodies for the Hexo writer ahead of time."""
+        self.sanitize = sanitize  # workers sanitise bodies for the Hexo writer ahead of time
         self.timeout = timeout
         self.stats = stats
         self.restarts = 0

@@ -43,7 +43,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from twisted.internet import error as twisted_errors
 from twisted.internet.task import deferLater
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
 from w3lib.url import safe_url_string
 
 from sinacrawl.parsing.urls import is_sina_host
