@@ -50,3 +50,36 @@ FIELDS: tuple[str, ...] = tuple(Article.fields)
 def empty_article() -> dict:
     """Every field with its 'unknown' value: None, or [] for list fields."""
     return {name: ([] if name in LIST_FIELDS else None) for name in FIELDS}
+
+
+class Flash(scrapy.Item):
+    """A flash (快讯) of Sina Finance's 7×24 live feed (SPEC §7); every field is always present."""
+
+    id = scrapy.Field()
+    """The feed's flash id as a string (``"5076690"``); the unique key everywhere."""
+    url = scrapy.Field()
+    """The desktop page of the flash (``ext.docurl``, ``https://finance.sina.com.cn/7x24/…``,
+    made https), else None; never the mobile ``finance.sina.cn`` address."""
+    published_at = scrapy.Field()
+    """``create_time``, ISO 8601 in Beijing time (``2026-09-04T10:37:52+08:00``)."""
+    updated_at = scrapy.Field()
+    """``update_time`` (later than ``published_at`` once the flash was edited), same form."""
+    text = scrapy.Field()
+    """The flash as plain text: tags stripped, entities decoded, whitespace collapsed."""
+    html = scrapy.Field()
+    """The rich text cleaned like article bodies (parsing.text); '' only when text is ''."""
+    tags = scrapy.Field()
+    """Tag names in the feed's order, e.g. ``["央行", "国际"]``."""
+    stocks = scrapy.Field()
+    """Stock codes in the article ``stocks`` convention: ``sh600802``/``sz001225``/``bj…``,
+    ``hk06655`` (five digits), US tickers as Sina's quote pages name them, ``gb_`` plus the
+    lower-case ticker (``gb_nmr``). Indexes (``sih30184``), funds and currencies are left out."""
+    focus = scrapy.Field()
+    """Whether the editors marked the flash as important (``is_focus``)."""
+    feed = scrapy.Field()
+    """The zhibo id of the feed it came from (152 = the finance feed), an int."""
+    crawled_at = scrapy.Field()
+    """When the feed page holding it was fetched, ISO 8601 UTC."""
+
+
+FLASH_FIELDS: tuple[str, ...] = tuple(Flash.fields)
