@@ -59,6 +59,7 @@ EXTENSIONS: dict[str, int | None] = {
     "scrapy.extensions.logstats.LogStats": None,
     # Early, so its spider_closed handler settles unfinished articles before the summary.
     "sinacrawl.extensions.accounting.ArticleAccounting": 100,
+    "sinacrawl.extensions.flashes.FlashAccounting": 110,  # the same for 7×24 flashes
     "sinacrawl.extensions.progress.Progress": 500,
     "sinacrawl.extensions.watchdog.CoverageWatchdog": 800,
     # Last, so its spider_closed handler sees every other component's final counts.
@@ -125,3 +126,8 @@ ITEM_PIPELINES: dict[str, int] = {
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
 STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")
+
+# --- 7×24 flashes (`scrapy crawl live`, docs/live.md) ---
+MONGO_FLASH_COLLECTION = _env("MONGO_FLASH_COLLECTION", "flashes")
+# Changed days are written at the end of a run, and also after this many changed flashes.
+FLASH_FLUSH_ITEMS = int(_env("FLASH_FLUSH_ITEMS", 500))

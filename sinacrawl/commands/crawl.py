@@ -45,7 +45,7 @@ class Command(ScrapyCrawl):
         if len(args) != 1:
             raise UsageError("give exactly one spider name, e.g. `scrapy crawl finance`")
         assert self.settings is not None
-        path = lock_path(self.settings)
+        path = lock_path(self.settings, args[0])
         lock = RunLock(path) if path is not None else None
         try:
             if lock is not None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 LOCK_NAME = "run.lock"
+# Spiders that store apart from the article crawls run under a lock of their own, so the
+# every-minute flash run never waits behind a long article run on the same archive.
+OWN_LOCKS = {"live": "live.lock"}
 
 
 class LockHeld(RuntimeError):
@@ -31,7 +34,7 @@ class LockHeld(RuntimeError):
         super().__init__(f"another sinacrawl run holds {path} ({holder or 'holder unknown'})")
 
 
-def lock_path(settings: BaseSettings) -> Path | None:
+def lock_path(settings: BaseSettings, spider: str | None = None) -> Path | None:
     """Where the run lock lives, or None when locking is off.
 
     ``SINACRAWL_LOCK`` wins (a path, or ``off``/``0``/``false`` to disable). Without it, the
@@ -46,7 +49,7 @@ def lock_path(settings: BaseSettings) -> Path | None:
         return Path(explicit)
     if settings.get("REDIS_URL"):
         return None
-    return state_dir(settings) / LOCK_NAME
+    return state_dir(settings) / OWN_LOCKS.get(spider or "", LOCK_NAME)
 
 
 class RunLock:

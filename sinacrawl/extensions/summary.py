@@ -22,9 +22,11 @@ code  name                meaning
 6     coverage            too many items lack date, source or body (watchdog)
 7     lock_held           another run holds the lock; this one did nothing
 8     interrupted         stopped early: Ctrl-C/SIGTERM, memory limit, or cancelled
+9     gap                 a listing no longer reached back to what the last clean run saw,
+                          and the run could not close the gap (listed in ``gaps``)
 ====  ==================  ==================================================================
 
-When several apply, the lowest-numbered failure of 4, 3, 5, 6, 8 (in that order of severity)
+When several apply, the lowest-numbered failure of 4, 3, 5, 9, 6, 8 (in that order of severity)
 is the exit status; the summary lists every reason.
 """
 
@@ -56,11 +58,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ARTICLES = "sinacrawl/articles/"
+FLASHES = "sinacrawl/flashes/"
+GAPS = "sinacrawl/gaps"  # a list of {channel, from, to}, set by the spiders
 EXIT_STAT = "sinacrawl/exit_code"
 STORAGE_ERRORS = "sinacrawl/storage/errors"
 MONGO = "sinacrawl/mongo/"
 # Drops that are a normal outcome, not a sign that extraction is broken.
-DEFAULT_BENIGN_DROPS = ("duplicate", "unchanged", "out_of_window", "too_old", "known")
+DEFAULT_BENIGN_DROPS = ("duplicate", "unchanged", "out_of_window", "too_old", "known", "deleted")
 INTERRUPTED_REASONS = frozenset({"shutdown", "memusage_exceeded", "cancelled"})
 
 
@@ -74,19 +78,22 @@ class ExitCode(IntEnum):
     COVERAGE = 6
     LOCK_HELD = 7
     INTERRUPTED = 8
+    GAP = 9
 
 
 SEVERITY = (
     ExitCode.STORAGE_FAILURE,
     ExitCode.SPIDER_ERRORS,
     ExitCode.NOTHING_STORED,
+    ExitCode.GAP,
     ExitCode.COVERAGE,
     ExitCode.INTERRUPTED,
 )
 
 
-def article_counts(stats: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``sinacrawl/articles/*`` stats as a nested dict, reasons grouped.
+def article_counts(stats: Mapping[str, Any], prefix: str = ARTICLES) -> dict[str, Any]:
+    """The ``sinacrawl/articles/*`` stats (or another ``prefix``'s) as a nested dict,
+    reasons grouped.
 
     >>> article_counts({"sinacrawl/articles/stored": 3, "sinacrawl/articles/failed/http_500": 2,
     ...                 "sinacrawl/articles/dropped/invalid": 1, "other": 9})
@@ -95,9 +102,9 @@ def article_counts(stats: Mapping[str, Any]) -> dict[str, Any]:
     counts: dict[str, Any] = {"scheduled": 0, "stored": 0, "duplicate": 0, "skipped_known": 0}
     grouped: dict[str, dict[str, int]] = {"dropped": {}, "failed": {}}
     for key, value in stats.items():
-        if not key.startswith(ARTICLES) or not isinstance(value, (int, float)):
+        if not key.startswith(prefix) or not isinstance(value, (int, float)):
             continue
-        name = key[len(ARTICLES) :]
+        name = key[len(prefix) :]
         group, _, reason = name.partition("/")
         if group in grouped and reason:
             grouped[group][reason] = grouped[group].get(reason, 0) + int(value)
@@ -195,14 +202,21 @@ def decide(
     ('NOTHING_STORED', ['listings had 4 new articles but none was stored (failed: http_500 4)'])
     """
     counts = article_counts(stats)
+    flashes = article_counts(stats, FLASHES)
     storage = storage_failures(stats, counts)
+    gaps = stats.get(GAPS) or []
     found = {
         ExitCode.STORAGE_FAILURE: "storage failures: "
         + ", ".join(f"{n} {what}" for what, n in storage.items())
         if storage
         else None,
         ExitCode.SPIDER_ERRORS: _spider_errors(stats, close_reason),
-        ExitCode.NOTHING_STORED: _nothing_stored(counts, close_reason, benign_drops, shared_queue),
+        ExitCode.NOTHING_STORED: _nothing_stored(counts, close_reason, benign_drops, shared_queue)
+        or _nothing_stored(flashes, close_reason, benign_drops, shared_queue),
+        ExitCode.GAP: f"{len(gaps)} gap(s) that could not be closed: "
+        + "; ".join(f"{g.get('channel')} from {g.get('from')} to {g.get('to')}" for g in gaps)
+        if gaps
+        else None,
         ExitCode.COVERAGE: "field coverage too low: " + "; ".join(coverage) if coverage else None,
         ExitCode.INTERRUPTED: f"run stopped early ({close_reason})"
         if close_reason in INTERRUPTED_REASONS
@@ -350,6 +364,8 @@ class RunSummary:
             if isinstance(started, datetime)
             else None,
             "articles": article_counts(values),
+            "flashes": article_counts(values, FLASHES),
+            "gaps": values.get(GAPS) or [],
             "channels": dict(sorted(self.channels.items())),
             "coverage": watchdog.report() if watchdog else None,
             "pages": {

@@ -667,8 +667,7 @@ class MongoPipeline:
         self._timer.start(max(0.1, self.flush_seconds / 2), now=False)
 
     async def process_item(self, item: Any) -> Any:
-        doc_id = ItemAdapter(item).get("doc_id")
-        doc = to_document(item, datetime.now(timezone.utc), self._listing_mtime(doc_id))
+        doc = self.document(item)
         self.journal.append(doc)
         self._pending.append(doc)
         # Journaled is as good as stored: the write happens now or at the next start.
@@ -680,6 +679,11 @@ class MongoPipeline:
         while len(self._queue) > MAX_QUEUED_BATCHES and self._draining:
             await sleep(0.05)
         return item
+
+    def document(self, item: Any) -> dict[str, Any]:
+        """The item's MongoDB document (a subclass stores another kind of item)."""
+        doc_id = ItemAdapter(item).get("doc_id")
+        return to_document(item, datetime.now(timezone.utc), self._listing_mtime(doc_id))
 
     def _listing_mtime(self, doc_id: str | None) -> datetime | None:
         """The mtime this run's listing announced; once the Hexo pipeline has recorded the

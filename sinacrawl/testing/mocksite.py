@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sinacrawl.parsing.urls import is_sina_host
+from sinacrawl.testing import flashfeed
 from sinacrawl.testing.catalog import Catalog, MockArticle, build_catalog
 from sinacrawl.testing.pages import article_page, jsonp, php_json, roll_api, roll_html
 
@@ -69,6 +70,7 @@ class MockSite:
         self._page = functools.lru_cache(maxsize=cache_size)(self._render)
         self._oversize = functools.lru_cache(maxsize=2)(self._make_oversize)
         self._bomb = functools.lru_cache(maxsize=2)(self._make_bomb)
+        self.flash_feed = flashfeed.FlashFeed(catalog.config.get("flash_feed"))
         self.html_listings = {
             str(spec["cid"]): spec for spec in catalog.config.get("html_listings", ())
         }
@@ -207,6 +209,8 @@ class Handler(BaseHTTPRequestHandler):
     def route(self, site: MockSite, path: str, query: dict[str, list[str]]) -> None:
         segments = path.split("/", 2)
         host = segments[1] if len(segments) > 1 else ""
+        if flashfeed.route(self, site, path, query):
+            return
         if path.startswith(OFFSITE_PREFIX):
             self.send_body(200, b"<html><body>off-site page</body></html>", "text/html")
         elif len(segments) == 3 and segments[2] == "robots.txt" and is_sina_host(host):

@@ -199,7 +199,8 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     text = path.read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # "\n" only: splitlines() also splits at U+2028, which JSON Lines keep raw inside strings.
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 # pprint's dict, up to the next log line (which starts with a date) or the end of the log.

@@ -1,0 +1,275 @@
+"""The ``live`` spider: Sina Finance's 7×24 flashes (SPEC §7), newest first, incrementally.
+
+::
+
+    scrapy crawl live                                  # feed 152, every tag
+    scrapy crawl live -a feed=152 -a tags=A股,宏观 -a since=2026-09-04 -a max_pages=20
+    scrapy crawl live -O flashes.jsonl                 # also as JSON Lines
+
+It reads feed pages newest first and yields each flash the stores do not hold yet (or hold in
+an older ``update_time``). It stops at the newest flash the last clean run saw (the anchor,
+kept in ``<ARCHIVE_DIR>/.sinacrawl/7x24/run-<feed>.json``); without an anchor (a first run)
+it reads as far back as the feed reaches, or ``max_pages``. When the feed ends before the
+anchor (the crawler was off for longer than the feed reaches back, about 900 flashes), the
+flashes in between are gone for good: that gap is one log line, an entry in the run summary's
+``gaps`` list and exit status 9 (``gap``). The anchor moves forward only at the end of a run
+without failures, so a killed or failed run is read again by the next one.
+
+``-a tags=`` keeps flashes carrying at least one of the named tags (the whole feed is read,
+so the anchor means the same thing whatever the tags).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import scrapy
+
+from sinacrawl.archive import atomic_write, file_mode, state_dir
+from sinacrawl.extensions.accounting import failure_reason
+from sinacrawl.flashes import when
+from sinacrawl.flashposts import day_key
+from sinacrawl.items import Flash
+from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, parse_feed
+from sinacrawl.pipelines.flash import DAYS_DIR, known_flashes
+from sinacrawl.spiders.finance import (
+    SINA_DOMAINS,
+    check_no_unknown_args,
+    check_settings,
+    parse_int,
+    parse_when,
+)
+from sinacrawl.state import KnownArticles
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "7x24"
+FLASHES = "sinacrawl/flashes/"
+LISTINGS = "sinacrawl/listings/"
+GAPS = "sinacrawl/gaps"
+ARGS = ("feed", "tags", "since", "max_pages", "page_size")
+
+
+class LiveSpider(scrapy.Spider):
+    """Pages the 7×24 feed; yields ``Flash`` items."""
+
+    name = "live"
+    allowed_domains = SINA_DOMAINS
+    custom_settings = {
+        "ITEM_PIPELINES": {
+            "sinacrawl.pipelines.flash.FlashHexoPipeline": 300,
+            # Only active when MONGO_URI is set (NotConfigured otherwise).
+            "sinacrawl.pipelines.flash.FlashMongoPipeline": 400,
+        },
+        # The article skip works on article requests; flashes are skipped by the spider.
+        "SPIDER_MIDDLEWARES": {"sinacrawl.incremental.IncrementalMiddleware": None},
+        "SINACRAWL_COVERAGE_FIELDS": ["published_at", "text"],
+        # Run every minute: a run that cannot finish in 50 s leaves the rest to the next one.
+        "CLOSESPIDER_TIMEOUT": 50,
+    }
+
+    def __init__(
+        self,
+        feed: Any = None,
+        tags: Any = None,
+        since: Any = None,
+        max_pages: Any = None,
+        page_size: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        check_no_unknown_args(self.name, kwargs, ARGS)
+        super().__init__(**kwargs)
+        self.feed = parse_int("feed", feed, default=152, low=1, high=10**6)
+        self.tags = {t.strip() for t in str(tags or "").replace("，", ",").split(",") if t.strip()}
+        self.since = parse_when("since", since)
+        self.max_pages = parse_int("max_pages", max_pages, default=50, low=1, high=1000)
+        self.page_size = parse_int("page_size", page_size, default=20, low=1, high=100)
+        self.known = KnownArticles()
+        self.anchor: dict[str, Any] = {}
+        self.newest: tuple[int, str] | None = None  # (id, published_at) seen in this run
+        self.oldest_seen: str | None = None
+        self._yielded: set[str] = set()
+        self._clean = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> LiveSpider:
+        check_settings(crawler)
+        return super().from_crawler(crawler, *args, **kwargs)
+
+    # --- the anchor: the newest flash of the last clean run ---
+
+    @property
+    def state_path(self):
+        return state_dir(self.settings) / DAYS_DIR / f"run-{day_key(self.feed)}.json"
+
+    def _load_anchor(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self.logger.warning(
+                "ignoring unreadable %s (%s): reading the whole feed", self.state_path, exc
+            )
+            return {}
+        ok = isinstance(data, dict) and isinstance(data.get("newest_id"), int)
+        return data if ok else {}
+
+    def _save_anchor(self) -> None:
+        assert self.newest is not None
+        newest_id, newest_at = self.newest
+        if self.anchor and self.anchor["newest_id"] >= newest_id:
+            return
+        data = {"feed": self.feed, "newest_id": newest_id, "newest_at": newest_at}
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.state_path, json.dumps(data).encode() + b"\n", file_mode())
+
+    # --- crawling ---
+
+    async def start(self):
+        self.anchor = self._load_anchor()
+        self.known = known_flashes(self.crawler)
+        self.logger.info(
+            "7x24 feed %d: %s, %d known flashes, up to %d pages of %d",
+            self.feed,
+            f"reading back to flash {self.anchor['newest_id']} ({self.anchor.get('newest_at')})"
+            if self.anchor
+            else "no earlier clean run: reading as far back as the feed reaches",
+            len(self.known),
+            self.max_pages,
+            self.page_size,
+        )
+        yield self.page_request(1)
+
+    def page_request(self, page: int) -> scrapy.Request:
+        return scrapy.Request(
+            feed_url(self.feed, page, self.page_size),
+            callback=self.parse_page,
+            errback=self.page_failed,
+            dont_filter=True,
+            meta={"listing_page": page, "channel": CHANNEL},
+        )
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        page_no = int(response.meta["listing_page"])
+        stats = self.crawler.stats
+        crawled = datetime.now(timezone.utc).isoformat()
+        try:
+            page = parse_feed(response.body, feed=self.feed, crawled_at=crawled)
+        except FeedError as exc:
+            stats.inc_value(LISTINGS + "failed/malformed")
+            self.logger.error("Malformed 7x24 feed page %s: %s", response.url, exc)
+            self._clean = False
+            return
+        stats.inc_value(LISTINGS + "pages")
+        stats.inc_value(FLASHES + "listed", page.entries)
+        for reason, count in page.dropped.items():
+            stats.inc_value(FLASHES + "scheduled", count)
+            stats.inc_value(f"{FLASHES}dropped/{reason}", count)
+        self._note_range(page)
+        for fields in page.flashes:
+            item = self._wanted(fields)
+            if item is not None:
+                yield item
+        next_page = self._next_page(page, page_no)
+        if next_page is not None:
+            yield self.page_request(next_page)
+
+    def _note_range(self, page: FeedPage) -> None:
+        for fields in page.flashes:
+            ident = int(fields["id"])
+            if self.newest is None or ident > self.newest[0]:
+                self.newest = (ident, fields["published_at"])
+        if page.oldest is not None:
+            oldest = page.oldest.isoformat()
+            if self.oldest_seen is None or oldest < self.oldest_seen:
+                self.oldest_seen = oldest
+
+    def _wanted(self, fields: dict[str, Any]) -> Flash | None:
+        """The item for a flash this run should store, None (counted) for the others."""
+        stats = self.crawler.stats
+        published = when(fields["published_at"])
+        if self.since is not None and published is not None and published < self.since:
+            stats.inc_value(LISTINGS + "out_of_window")
+            return None
+        if self.tags and not self.tags.intersection(fields["tags"]):
+            stats.inc_value(FLASHES + "filtered_tags")
+            return None
+        if self.known.is_current(fields["id"], when(fields["updated_at"])):
+            stats.inc_value(FLASHES + "skipped_known")
+            return None
+        stats.inc_value(FLASHES + "scheduled")
+        if fields["id"] in self._yielded:
+            # A flash that went out while we paged pushes the page's last one onto the next.
+            stats.inc_value(FLASHES + "duplicate")
+            return None
+        self._yielded.add(fields["id"])
+        return Flash(**fields)
+
+    def _next_page(self, page: FeedPage, page_no: int) -> int | None:
+        """The next page to read, or None when this one was the last needed (or possible)."""
+        anchor_id = self.anchor.get("newest_id")
+        if anchor_id is not None and page.ids and min(page.ids) <= anchor_id:
+            return None  # back at the last clean run's newest flash
+        if self.since is not None and page.oldest is not None and page.oldest < self.since:
+            return None
+        if anchor_id is None and any(f["id"] in self.known for f in page.flashes):
+            return None  # no anchor (state lost), but stored flashes: the rest is older
+        if not page.ids or page_no >= (page.pages or page_no):
+            self._gap("the feed reaches back no further")
+            return None
+        if page_no >= self.max_pages:
+            self.crawler.stats.inc_value(LISTINGS + "max_pages_reached")
+            self._gap(f"stopped after max_pages={self.max_pages}")
+            return None
+        return page_no + 1
+
+    def _gap(self, why: str) -> None:
+        """The feed ended before the anchor: report what cannot be fetched any more."""
+        anchor_at = self.anchor.get("newest_at")
+        if not self.anchor:
+            return
+        if self.since is not None and (when(anchor_at) or self.since) < self.since:
+            return  # the anchor is older than what this run was asked for
+        gap = {"channel": CHANNEL, "feed": self.feed, "from": anchor_at, "to": self.oldest_seen}
+        gaps = self.crawler.stats.get_value(GAPS) or []
+        self.crawler.stats.set_value(GAPS, [*gaps, gap])
+        self.logger.error(
+            "7x24 feed %d: gap from %s to %s (%s): flashes in between are no longer listed "
+            "and cannot be fetched; run `scrapy crawl live` more often to avoid it",
+            self.feed,
+            anchor_at,
+            self.oldest_seen,
+            why,
+        )
+
+    def page_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        reason = failure_reason(failure.value)
+        self.crawler.stats.inc_value(f"{LISTINGS}failed/{reason}")
+        self.logger.error("7x24 feed page %s failed (%s): %s", request.url, reason, failure.value)
+        self._clean = False
+
+    def closed(self, reason: str) -> None:
+        stats = self.crawler.stats.get_stats()
+        failed = any(
+            k.startswith((FLASHES + "failed", "sinacrawl/storage/")) and v for k, v in stats.items()
+        )
+        if reason != "finished" or failed or not self._clean:
+            self.logger.info(
+                "7x24 feed %d: run not clean (%s); the next run reads back to the same flash",
+                self.feed,
+                reason,
+            )
+            return
+        if self.newest is not None:
+            self._save_anchor()
