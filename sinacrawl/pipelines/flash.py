@@ -66,7 +66,7 @@ def _register(crawler: Crawler, store: Any) -> None:
 def known_flashes(crawler: Crawler) -> KnownArticles:
     """Flash id → ``updated_at`` (epoch) held by every enabled flash store (none: empty)."""
     stores = getattr(crawler, _STORES_ATTR, [])
-    return KnownArticles.from_stores([store.known() for store in stores])
+    return KnownArticles.from_stores([store.stored_versions() for store in stores])
 
 
 class DayFiles:
@@ -156,7 +156,8 @@ class FlashHexoPipeline:
         _register(crawler, pipeline)
         return pipeline
 
-    def known(self) -> Iterable[tuple[str, int]]:
+    def stored_versions(self) -> Iterable[tuple[str, int]]:
+        """(flash id, updated_at epoch) of what this store holds."""
         return self.days.recent()
 
     def open_spider(self) -> None:
@@ -264,7 +265,8 @@ class FlashMongoPipeline(MongoPipeline):
         self.uri = uri
         _register(crawler, self)
 
-    def known(self) -> Iterable[tuple[str, int]]:
+    def stored_versions(self) -> Iterable[tuple[str, int]]:
+        """(flash id, updated_at epoch) of what this store holds."""
         return mongo_known(self.uri, self.collection.name)
 
     async def process_item(self, item: Any) -> Any:

@@ -222,8 +222,8 @@ class LiveSpider(scrapy.Spider):
             return None  # back at the last clean run's newest flash
         if self.since is not None and page.oldest is not None and page.oldest < self.since:
             return None
-        if anchor_id is None and any(f["id"] in self.known for f in page.flashes):
-            return None  # no anchor (state lost), but stored flashes: the rest is older
+        # Without an anchor, stored flashes on a page prove nothing about older pages: a
+        # killed first run stored the newest pages only. Read on as far as the feed reaches.
         if not page.ids or page_no >= (page.pages or page_no):
             self._gap("the feed reaches back no further")
             return None
