@@ -329,3 +329,26 @@ def test_lxml_is_what_hexo_pages_are_read_with() -> None:
     # The Hexo test reads pages with lxml; a flash id attribute survives it.
     root = lxml_html.fragment_fromstring('<div class="flash" id="flash-1">x</div>')
     assert root.get("id") == "flash-1"
+
+
+def test_tags_and_since_choose_the_flashes_and_since_ends_the_paging(tmp_path: Path) -> None:
+    config = {"flash_feed": {"interval": 20, "reach": 60}}
+    since = "2026-09-01T00:25:00+08:00"
+    with mocksite_process(config, tmp_path / "site") as site:
+        result = run_crawl(
+            "live",
+            upstream=site.url,
+            workdir=tmp_path / "run",
+            args={"tags": "A股,宏观", "since": "2026-09-01T00:25"},
+            settings=FAST,
+        )
+        assert result.returncode == ExitCode.OK, result.log[-3000:]
+        assert feed_requests(site) == 1  # the first page already reaches back past since
+    feed = FlashFeed(config["flash_feed"])
+    expected = {
+        str(f.id)
+        for f in feed.visible()
+        if f.created.isoformat() >= since and {"A股", "宏观"} & {name for _, name in f.tags}
+    }
+    assert expected and {i["id"] for i in result.items} == expected
+    assert all({"A股", "宏观"} & set(i["tags"]) for i in result.items)
