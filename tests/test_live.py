@@ -109,7 +109,7 @@ def test_first_run_then_a_minute_later_then_nothing_new(tmp_path: Path, mongo_ur
         assert {i["id"] for i in first.items} == expected and len(expected) == 59
         assert first.summary["flashes"]["stored"] == 59
         assert first.summary["flashes"]["dropped"] == {"deleted": 1}
-        assert feed_requests(site) == 3  # 60 flashes, 20 a page
+        assert feed_requests(site) == 2  # 20 newest, then all 60 in one page of 100
         assert archived_ids(archive) == Counter({i: 1 for i in expected})
         assert mongo.flashes.count_documents({}) == 59
         edited_id = str(5000000 + 88)
@@ -160,7 +160,7 @@ def test_an_outage_longer_than_the_feed_reaches_is_a_gap(tmp_path: Path) -> None
         before = feed_requests(site)
         outage = crawl(site, tmp_path, "outage", archive)
         assert outage.returncode == ExitCode.GAP == 9, outage.log[-3000:]
-        assert feed_requests(site) - before == 3  # as far back as the feed reaches
+        assert feed_requests(site) - before == 2  # as far back as the feed reaches
         assert len(outage.items) == 60
         oldest = min(outage.items, key=lambda i: int(i["id"]))
         (gap,) = outage.summary["gaps"]
@@ -188,12 +188,12 @@ def test_a_failing_feed_page_is_not_a_gap_and_the_next_run_reads_back_again(
     archive = tmp_path / "archive"
     with mocksite_process(config, tmp_path / "site") as site:
         assert crawl(site, tmp_path, "first", archive).returncode == ExitCode.OK
-    later = "2026-09-01T00:40:00+08:00"  # 30 new flashes: two pages to the anchor
+    later = "2026-09-01T00:40:00+08:00"  # 30 new flashes: more than the first page
     advance_config = {
         "flash_feed": {
             **config["flash_feed"],
             "now": later,
-            "faults": {"2": {"kind": "status", "status": 500}},
+            "faults": {"1:100": {"kind": "status", "status": 500}},
         }
     }
     with mocksite_process(advance_config, tmp_path / "site2") as site:
@@ -225,8 +225,10 @@ def test_kill_9_at_random_moments_then_a_final_run_loses_and_duplicates_nothing(
         "LOG_LEVEL": "INFO",
     }
     kills = []
+    pages = ["-a", "page_size=10", "-a", "catchup_size=10", "-a", "max_pages=40"]
     with mocksite_process(config, tmp_path / "site") as site:
-        command = [sys.executable, "-m", "scrapy", "crawl", "live", "-a", "page_size=10"]
+        command = [sys.executable, "-m", "scrapy", "crawl", "live"]
+        command += pages
         command += ["-s", f"SINACRAWL_UPSTREAM={site.url}"]
         for name, value in settings.items():
             command += ["-s", f"{name}={value}"]
@@ -257,7 +259,7 @@ def test_kill_9_at_random_moments_then_a_final_run_loses_and_duplicates_nothing(
             upstream=site.url,
             workdir=tmp_path / "final",
             archive=archive,
-            args={"page_size": "10"},
+            args={"page_size": "10", "catchup_size": "10", "max_pages": "40"},
             settings=settings,
             timeout=120,
         )

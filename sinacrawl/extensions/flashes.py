@@ -9,7 +9,8 @@ Stats::
     sinacrawl/flashes/dropped/<reason>   unusable feed entries (no_id, no_time, deleted…) and
                                          items a pipeline dropped
     sinacrawl/flashes/failed/<reason>    items a pipeline failed on (pipeline_error)
-    sinacrawl/flashes/duplicate          listed twice in one run (the feed moved while paged)
+    sinacrawl/flashes/duplicate          (kept for the balance: an entry listed twice in a
+                                         run is handled once and not counted again)
     sinacrawl/flashes/skipped_known      already stored in that version: not taken up
 
 so that ``scheduled == stored + dropped + failed + duplicate``. The spider counts what it

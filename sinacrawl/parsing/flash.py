@@ -46,6 +46,7 @@ class FeedPage:
 
     flashes: list[dict[str, Any]] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
+    rejected: list[tuple[int | None, str]] = field(default_factory=list)  # (id, drop reason)
     entries: int = 0  # list entries, usable or not
     total: int | None = None  # page_info.totalNum
     pages: int | None = None  # page_info.totalPage
@@ -257,6 +258,7 @@ def parse_feed(body: bytes | str, *, feed: int, crawled_at: str) -> FeedPage:
         fields, reason = flash_fields(raw, feed, crawled_at)
         if fields is None:
             page.dropped[reason] += 1
+            page.rejected.append((ident if isinstance(raw, Mapping) else None, reason))
         else:
             page.flashes.append(fields)
     return page

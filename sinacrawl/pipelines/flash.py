@@ -31,7 +31,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
-from sinacrawl.archive import INDEX_DIR, atomic_write, begin_writing, end_writing, file_mode
+from sinacrawl.archive import (
+    INDEX_DIR,
+    atomic_write,
+    begin_writing,
+    end_writing,
+    file_mode,
+    sweep_temp_files,
+)
 from sinacrawl.flashes import as_dict, day_of, flash_document, in_time_order, merge, when
 from sinacrawl.flashposts import day_key, day_post_path, render_day
 from sinacrawl.items import Flash
@@ -163,6 +170,8 @@ class FlashHexoPipeline:
     def open_spider(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         swept, self._writing = begin_writing(self.root)
+        # The archive sweep leaves the state folder alone; the day files live there.
+        swept += sweep_temp_files(self.days.folder) if self.days.folder.is_dir() else 0
         if swept:
             logger.warning("removed %d temporary files left by an interrupted run", swept)
 

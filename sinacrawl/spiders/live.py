@@ -4,6 +4,7 @@
 
     scrapy crawl live                                  # feed 152, every tag
     scrapy crawl live -a feed=152 -a tags=A股,宏观 -a since=2026-09-04 -a max_pages=20
+    scrapy crawl live -a page_size=20 -a catchup_size=100  # the defaults
     scrapy crawl live -O flashes.jsonl                 # also as JSON Lines
 
 It reads feed pages newest first and yields each flash the stores do not hold yet (or hold in
@@ -56,7 +57,7 @@ CHANNEL = "7x24"
 FLASHES = "sinacrawl/flashes/"
 LISTINGS = "sinacrawl/listings/"
 GAPS = "sinacrawl/gaps"
-ARGS = ("feed", "tags", "since", "max_pages", "page_size")
+ARGS = ("feed", "tags", "since", "max_pages", "page_size", "catchup_size")
 
 
 class LiveSpider(scrapy.Spider):
@@ -84,6 +85,7 @@ class LiveSpider(scrapy.Spider):
         since: Any = None,
         max_pages: Any = None,
         page_size: Any = None,
+        catchup_size: Any = None,
         **kwargs: Any,
     ) -> None:
         check_no_unknown_args(self.name, kwargs, ARGS)
@@ -91,13 +93,20 @@ class LiveSpider(scrapy.Spider):
         self.feed = parse_int("feed", feed, default=152, low=1, high=10**6)
         self.tags = {t.strip() for t in str(tags or "").replace("，", ",").split(",") if t.strip()}
         self.since = parse_when("since", since)
-        self.max_pages = parse_int("max_pages", max_pages, default=50, low=1, high=1000)
+        self.max_pages = parse_int("max_pages", max_pages, default=20, low=1, high=1000)
+        # The first page is small (a minute brings a few flashes); a run that must read
+        # further goes on in pages of catchup_size, from the top again (the overlap is
+        # skipped), so a first run or one after an outage takes ten requests, not fifty.
         self.page_size = parse_int("page_size", page_size, default=20, low=1, high=100)
+        self.catchup_size = parse_int(
+            "catchup_size", catchup_size, default=100, low=self.page_size, high=100
+        )
+        self._pages_read = 0
         self.known = KnownArticles()
         self.anchor: dict[str, Any] = {}
         self.newest: tuple[int, str] | None = None  # (id, published_at) seen in this run
         self.oldest_seen: str | None = None
-        self._yielded: set[str] = set()
+        self._seen: set[int] = set()  # ids of every entry handled in this run
         self._clean = True
 
     @classmethod
@@ -148,19 +157,21 @@ class LiveSpider(scrapy.Spider):
             self.max_pages,
             self.page_size,
         )
-        yield self.page_request(1)
+        yield self.page_request(1, self.page_size)
 
-    def page_request(self, page: int) -> scrapy.Request:
+    def page_request(self, page: int, size: int) -> scrapy.Request:
         return scrapy.Request(
-            feed_url(self.feed, page, self.page_size),
+            feed_url(self.feed, page, size),
             callback=self.parse_page,
             errback=self.page_failed,
             dont_filter=True,
-            meta={"listing_page": page, "channel": CHANNEL},
+            meta={"listing_page": page, "page_size": size, "channel": CHANNEL},
         )
 
     def parse_page(self, response: Response) -> Iterator[Any]:
         page_no = int(response.meta["listing_page"])
+        size = int(response.meta["page_size"])
+        self._pages_read += 1
         stats = self.crawler.stats
         crawled = datetime.now(timezone.utc).isoformat()
         try:
@@ -172,17 +183,19 @@ class LiveSpider(scrapy.Spider):
             return
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(FLASHES + "listed", page.entries)
-        for reason, count in page.dropped.items():
-            stats.inc_value(FLASHES + "scheduled", count)
-            stats.inc_value(f"{FLASHES}dropped/{reason}", count)
+        for ident, reason in page.rejected:
+            if self._first_sight(ident):
+                stats.inc_value(FLASHES + "scheduled")
+                stats.inc_value(f"{FLASHES}dropped/{reason}")
         self._note_range(page)
         for fields in page.flashes:
-            item = self._wanted(fields)
-            if item is not None:
-                yield item
-        next_page = self._next_page(page, page_no)
+            if self._first_sight(int(fields["id"])):
+                item = self._wanted(fields)
+                if item is not None:
+                    yield item
+        next_page = self._next_page(page, page_no, size)
         if next_page is not None:
-            yield self.page_request(next_page)
+            yield self.page_request(*next_page)
 
     def _note_range(self, page: FeedPage) -> None:
         for fields in page.flashes:
@@ -193,6 +206,16 @@ class LiveSpider(scrapy.Spider):
             oldest = page.oldest.isoformat()
             if self.oldest_seen is None or oldest < self.oldest_seen:
                 self.oldest_seen = oldest
+
+    def _first_sight(self, ident: int | None) -> bool:
+        """False for an entry this run has handled: pages overlap when the catch-up starts
+        from the top, or when a flash went out while we paged (the rest shifted down)."""
+        if ident is None:
+            return True
+        if ident in self._seen:
+            return False
+        self._seen.add(ident)
+        return True
 
     def _wanted(self, fields: dict[str, Any]) -> Flash | None:
         """The item for a flash this run should store, None (counted) for the others."""
@@ -208,14 +231,9 @@ class LiveSpider(scrapy.Spider):
             stats.inc_value(FLASHES + "skipped_known")
             return None
         stats.inc_value(FLASHES + "scheduled")
-        if fields["id"] in self._yielded:
-            # A flash that went out while we paged pushes the page's last one onto the next.
-            stats.inc_value(FLASHES + "duplicate")
-            return None
-        self._yielded.add(fields["id"])
         return Flash(**fields)
 
-    def _next_page(self, page: FeedPage, page_no: int) -> int | None:
+    def _next_page(self, page: FeedPage, page_no: int, size: int) -> tuple[int, int] | None:
         """The next page to read, or None when this one was the last needed (or possible)."""
         anchor_id = self.anchor.get("newest_id")
         if anchor_id is not None and page.ids and min(page.ids) <= anchor_id:
@@ -227,11 +245,13 @@ class LiveSpider(scrapy.Spider):
         if not page.ids or page_no >= (page.pages or page_no):
             self._gap("the feed reaches back no further")
             return None
-        if page_no >= self.max_pages:
+        if self._pages_read >= self.max_pages:
             self.crawler.stats.inc_value(LISTINGS + "max_pages_reached")
             self._gap(f"stopped after max_pages={self.max_pages}")
             return None
-        return page_no + 1
+        if size < self.catchup_size:
+            return 1, self.catchup_size
+        return page_no + 1, size
 
     def _gap(self, why: str) -> None:
         """The feed ended before the anchor: report what cannot be fetched any more."""

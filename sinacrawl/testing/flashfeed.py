@@ -10,7 +10,7 @@ JSON or as JSONP with ``callback=``. Config (``flash_feed`` in the mock site's c
      "edits": [{"n": 5, "after": 120, "text": "…"}],     # same id, new text and update_time
      "deletions": [{"n": 6, "after": 60}],                # listed with is_delete=1 from then on
      "hostile_every": 7, "html_every": 5,                 # hostile text / HTML in rich_text
-     "faults": {"2": {"kind": "status", "status": 500}}}  # page 2 answers with a fault
+     "faults": {"2": {"kind": "status", "status": 500}}}  # page 2 ("2:100": of size 100) fails
 
 The clock: ``GET /_mock/clock?advance=SECONDS`` or ``?set=ISO`` moves ``now`` (answering the
 new time); in-process tests can set ``site.flash_feed.now`` directly.
@@ -223,7 +223,8 @@ def route(handler: Handler, site: MockSite, path: str, query: dict[str, list[str
     if path == FEED_PATH:
         size = min(max(_int(query, "page_size", 20), 1), int(feed.config["max_page_size"]))
         page = max(_int(query, "page", 1), 1)
-        fault = feed.config.get("faults", {}).get(str(page))
+        faults = feed.config.get("faults", {})
+        fault = faults.get(f"{page}:{size}") or faults.get(str(page))
         if fault:
             handler._fault = fault["kind"]
             if handler.fault(site, f"listing:7x24:{page}", fault, {}):
