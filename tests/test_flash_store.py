@@ -160,3 +160,18 @@ def test_the_mock_feed_pages_answers_jsonp_and_moves_its_clock() -> None:
         assert max(moved.ids) == newest + 1
         assert {f["id"]: f for f in moved.flashes}[str(5000050)]["text"] == "改过"
         assert any("<" in json.dumps(f["html"]) for f in moved.flashes)  # HTML in rich_text
+
+
+def test_the_live_spider_runs_under_a_lock_of_its_own(tmp_path: Path) -> None:
+    from scrapy.settings import Settings
+
+    from sinacrawl.extensions.lock import lock_path
+
+    settings = Settings({"ARCHIVE_DIR": str(tmp_path)})
+    assert lock_path(settings, "live") == tmp_path / ".sinacrawl" / "live.lock"
+    assert (
+        lock_path(settings, "finance")
+        == lock_path(settings)
+        == tmp_path / ".sinacrawl" / "run.lock"
+    )
+    assert lock_path(Settings({"SINACRAWL_LOCK": "off"}), "live") is None
