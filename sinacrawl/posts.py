@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -72,6 +72,21 @@ def yaml_scalar(value: str) -> str:
     if value and _PLAIN_FIRST.match(value) and _PLAIN_REST.fullmatch(value, 1):
         return value
     return yaml_quoted(value)
+
+
+def checked_timezone(hexo_timezone: str | None) -> str | None:
+    """``HEXO_TIMEZONE`` when it names an IANA zone, None when unset; ValueError otherwise.
+
+    >>> checked_timezone("Asia/Shanghai"), checked_timezone("")
+    ('Asia/Shanghai', None)
+    """
+    if not hexo_timezone:
+        return None
+    try:
+        ZoneInfo(hexo_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"HEXO_TIMEZONE={hexo_timezone!r} is not an IANA zone") from exc
+    return hexo_timezone
 
 
 def hexo_date(published: datetime, hexo_timezone: str | None) -> str:

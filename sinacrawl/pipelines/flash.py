@@ -26,7 +26,6 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
@@ -47,6 +46,7 @@ from sinacrawl.pipelines.mongo import (
     MongoPipeline,
     MongoWriter,
 )
+from sinacrawl.posts import checked_timezone
 from sinacrawl.state import KnownArticles, mongo_known, to_epoch
 
 if TYPE_CHECKING:
@@ -133,13 +133,8 @@ class FlashHexoPipeline:
         stats: Any = None,
         flush_items: int = 500,
     ) -> None:
-        if hexo_timezone:
-            try:
-                ZoneInfo(hexo_timezone)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"HEXO_TIMEZONE={hexo_timezone!r} is not an IANA zone") from exc
         self.root = Path(archive_dir)
-        self.hexo_timezone = hexo_timezone or None
+        self.hexo_timezone = checked_timezone(hexo_timezone)
         self.stats = stats
         self.flush_items = max(1, flush_items)
         self.mode = file_mode()

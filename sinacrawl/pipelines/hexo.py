@@ -11,7 +11,6 @@ import contextlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
@@ -26,7 +25,7 @@ from sinacrawl.archive import (
     end_writing,
     file_mode,
 )
-from sinacrawl.posts import post_path, render_post
+from sinacrawl.posts import checked_timezone, post_path, render_post
 from sinacrawl.state import KnownArticles, to_epoch
 
 if TYPE_CHECKING:
@@ -47,13 +46,8 @@ class HexoPipeline:
         stats: StatsCollector | None = None,
         known: KnownArticles | None = None,
     ) -> None:
-        if hexo_timezone:
-            try:
-                ZoneInfo(hexo_timezone)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"HEXO_TIMEZONE={hexo_timezone!r} is not an IANA zone") from exc
         self.root = Path(archive_dir)
-        self.hexo_timezone = hexo_timezone or None
+        self.hexo_timezone = checked_timezone(hexo_timezone)
         self.stats = stats
         self.known = known
         self.mode = file_mode()
