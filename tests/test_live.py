@@ -354,3 +354,5 @@ def test_tags_and_since_choose_the_flashes_and_since_ends_the_paging(tmp_path: P
     }
     assert expected and {i["id"] for i in result.items} == expected
     assert all({"A股", "宏观"} & set(i["tags"]) for i in result.items)
+    state = tmp_path / "run" / "archive" / ".sinacrawl" / "7x24"
+    assert [p.name for p in state.glob("run-*.json")] == ["run-7x24-A股,宏观.json"]

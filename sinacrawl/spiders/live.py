@@ -16,8 +16,9 @@ flashes in between are gone for good: that gap is one log line, an entry in the 
 ``gaps`` list and exit status 9 (``gap``). The anchor moves forward only at the end of a run
 without failures, so a killed or failed run is read again by the next one.
 
-``-a tags=`` keeps flashes carrying at least one of the named tags (the whole feed is read,
-so the anchor means the same thing whatever the tags).
+``-a tags=`` keeps flashes carrying at least one of the named tags; the whole feed is read,
+and runs with other tags (or none) keep their anchors apart, so a filtered run never makes
+an unfiltered one skip what it left out.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import scrapy
@@ -37,6 +39,7 @@ from sinacrawl.flashposts import day_key
 from sinacrawl.items import Flash
 from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, parse_feed
 from sinacrawl.pipelines.flash import DAYS_DIR, known_flashes
+from sinacrawl.posts import safe_component
 from sinacrawl.spiders.finance import (
     SINA_DOMAINS,
     check_no_unknown_args,
@@ -117,8 +120,12 @@ class LiveSpider(scrapy.Spider):
     # --- the anchor: the newest flash of the last clean run ---
 
     @property
-    def state_path(self):
-        return state_dir(self.settings) / DAYS_DIR / f"run-{day_key(self.feed)}.json"
+    def state_path(self) -> Path:
+        """The anchor's file; a tag-filtered run has its own, as it stores only some flashes."""
+        name = f"run-{day_key(self.feed)}"
+        if self.tags:
+            name += "-" + safe_component(",".join(sorted(self.tags)))
+        return state_dir(self.settings) / DAYS_DIR / f"{name}.json"
 
     def _load_anchor(self) -> dict[str, Any]:
         try:
