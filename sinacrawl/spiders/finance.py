@@ -35,6 +35,7 @@ from sinacrawl.extractors import ExtractionPool, pool_size
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
+    LidCheck,
     ListingEntry,
     ListingError,
     ListingPage,
@@ -308,6 +309,7 @@ class FinanceSpider(ArticleSpiderBase):
         self._answered: set[int] = set()
         self._idle_starts: dict[int, int] = {}
         self._listed: set[str] = set()  # doc_ids requested in this run
+        self._lid_check = LidCheck()
         # per channel: listing pages read, entries seen, article requests made
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
 
@@ -361,6 +363,8 @@ class FinanceSpider(ArticleSpiderBase):
         self._answered.add(stream.index)
         try:
             page = self._parse_page(stream.source, response, page_no)
+            if isinstance(stream.source, RollSource):
+                self._lid_check(stream.channel.name, stream.source.lid, page)
         except ListingError as exc:
             self.crawler.stats.inc_value(LISTINGS + "failed/malformed")
             self.logger.error(

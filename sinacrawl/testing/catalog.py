@@ -70,7 +70,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "channels": [
         {"name": "china", "pageid": 155, "lid": 1686, "count": 20, "path": "china/gncj"},
         {"name": "macro", "pageid": 155, "lid": 1687, "count": 20, "path": "china/hgjj"},
-        {"name": "usstock", "pageid": 153, "lid": 2516, "count": 20, "path": "stock/usstock/c"},
+        {"name": "usstock", "pageid": 153, "lid": 2518, "count": 20, "path": "stock/usstock/c"},
     ],
     # {"ref": {"kind": ..., ...}}; see FAULT_KINDS.
     "faults": {},
