@@ -51,7 +51,7 @@ def test_the_finance_spider_warns_once_when_fed_another_lists_roll(caplog):
     assert "lid=2518" in first.url
     with caplog.at_level(logging.WARNING):
         out = list(spider.parse_listing(listing_response(first, ROLL)))
-        second = [r for r in out if r.meta.get("listing_page") == 2][0]
+        second = next(r for r in out if r.meta.get("listing_page") == 2)
         list(spider.parse_listing(listing_response(second, ROLL)))
     lid_warnings = [r for r in caplog.records if "not on list lid=2518" in r.getMessage()]
     assert len(lid_warnings) == 1
