@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 import logging
 
-from sinacrawl.parsing.listing import LidCheck, entries_off_list, parse_roll_api
+import pytest
+
+from sinacrawl.parsing.listing import LidCheck, ListingError, entries_off_list, parse_roll_api
+from sinacrawl.parsing.stocklist import (
+    BadSymbol,
+    parse_stock_news,
+    parse_symbol,
+    stock_news_url,
+)
 from tests.conftest import FIXTURES
+from tests.update_listing_golden import PAGE_URL, fixture_path, load, view
 
 ROLL = FIXTURES / "sina-listings" / "roll_api_pageid153_lid2516_page1_2026-09-29.json"
 
@@ -55,3 +64,107 @@ def test_the_finance_spider_warns_once_when_fed_another_lists_roll(caplog):
         list(spider.parse_listing(listing_response(second, ROLL)))
     lid_warnings = [r for r in caplog.records if "not on list lid=2518" in r.getMessage()]
     assert len(lid_warnings) == 1
+
+
+# --- the per-stock news listing ---------------------------------------------------------------
+
+
+def _utf8_text() -> str:
+    return fixture_path().read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["utf8 bytes (as stored)", "decoded text", "gb18030 bytes", "gb2312 bytes", "gb2312 header"],
+)
+def test_real_stock_news_page_matches_its_golden_file(form):
+    text = _utf8_text()
+    content_type = None
+    if form == "utf8 bytes (as stored)":
+        body: bytes | str = fixture_path().read_bytes()
+    elif form == "decoded text":
+        body = text
+    elif form == "gb18030 bytes":
+        body = text.encode("gb18030")
+    else:
+        # What Sina sends. GB2312 has no U+2014 (one title's dash): the server's GBK would
+        # carry it; a character reference keeps the page exact in strict GB2312 too.
+        body = text.encode("gb2312", errors="xmlcharrefreplace")
+        assert b"&#8212;" in body
+        content_type = "text/html; charset=gb2312" if form == "gb2312 header" else None
+    page = parse_stock_news(body, PAGE_URL, content_type=content_type)
+    assert view(page) == load()
+
+
+def test_golden_file_holds_the_40_rows_and_the_next_link():
+    golden = load()
+    entries = golden["entries"]
+    assert len(entries) == 40 and all(e["title"] and e["doc_id"] for e in entries)
+    assert entries[0]["published"] == "2026-09-04T09:50:00+08:00"
+    assert entries[-1]["published"] == "2026-09-02T13:56:00+08:00"
+    times = [e["published"] for e in entries]
+    assert times == sorted(times, reverse=True)  # newest first
+    hosts = {e["url"].split("/")[2] for e in entries}
+    assert hosts == {"finance.sina.com.cn", "cj.sina.cn", "k.sina.cn"}
+    assert golden["next_url"].endswith("corp/view/vCB_AllNewsStock.php?symbol=sh600519&Page=2")
+    assert golden["stock_name"] == "贵州茅台"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "http://evil.invalid/corp/view/vCB_AllNewsStock.php?symbol=sh600519&Page=2",
+        "http://vip.stock.finance.sina.com.cn.evil.invalid/x?Page=2",
+        "http://user@evil.invalid/?Page=2",
+        "javascript:void(0)",
+        "ftp://vip.stock.finance.sina.com.cn/x",
+        "http://vip.stock.finance.sina.com.cn:8080/x?Page=2",
+        "http://[::1/x",
+    ],
+)
+def test_a_next_link_off_sina_is_refused(href):
+    text = _utf8_text().replace(
+        "http://vip.stock.finance.sina.com.cn/corp/view/vCB_AllNewsStock.php?symbol=sh600519&Page=2",
+        href,
+    )
+    page = parse_stock_news(text, PAGE_URL)
+    assert page.next_url is None and page.refused_next == href
+    assert len(page.entries) == 40
+
+
+def test_a_relative_next_link_resolves_against_the_page():
+    text = _utf8_text().replace("http://vip.stock.finance.sina.com.cn/corp/view/", "/corp/view/")
+    page = parse_stock_news(text, PAGE_URL)
+    assert page.next_url == (
+        "https://vip.stock.finance.sina.com.cn/corp/view/vCB_AllNewsStock.php?symbol=sh600519&Page=2"
+    )
+
+
+def test_rows_off_sina_are_skipped_and_counted():
+    text = _utf8_text().replace(
+        "https://k.sina.cn/article_5953466483_162dab07301901ws2q.html",
+        "https://k.evil.invalid/article_5953466483_162dab07301901ws2q.html",
+    )
+    page = parse_stock_news(text, PAGE_URL)
+    assert len(page.entries) == 39 and page.skipped == 1
+
+
+def test_last_page_has_no_next_link_and_other_pages_are_refused():
+    page = parse_stock_news(
+        "<html><title>x</title><div class='datelist'><ul></ul></div></html>", PAGE_URL
+    )
+    assert page.entries == () and page.next_url is None and page.stock_name is None
+    with pytest.raises(ListingError):
+        parse_stock_news(b"<html><body>maintenance</body></html>", PAGE_URL)
+
+
+@pytest.mark.parametrize("good", ["sh600519", "SZ000001", " bj430047 "])
+def test_symbols(good):
+    assert parse_symbol(good) == good.strip().lower()
+    assert stock_news_url(good).endswith(f"/symbol/{good.strip().lower()}.phtml")
+
+
+@pytest.mark.parametrize("bad", ["600519", "sh60051", "hk00700", "sh6005190", "sh60051x", ""])
+def test_bad_symbols_name_the_valid_forms(bad):
+    with pytest.raises(BadSymbol, match=r"sh, sz or bj followed by 6 digits"):
+        parse_symbol(bad)
