@@ -38,6 +38,7 @@ ROW_LINKS = "div.datelist ul a"
 ROW_TIME = "preceding-sibling::text()[1]"
 NEXT_LINK = "//a[normalize-space(.)='下一页']/@href"
 # <title>贵州茅台(600519)个股资讯_新浪财经_新浪网</title>
+_PLAIN_NAME = re.compile(r"[\w*＊·\-]+(?: [\w*＊·\-]+)*")
 _NAME_IN_TITLE = re.compile(r"^\s*(?P<name>[^()（）_]{1,20}?)\s*[(（]\s*(?P<code>\d{6})\s*[)）]")
 
 
@@ -77,7 +78,9 @@ class StockNewsPage:
     entries: tuple[ListingEntry, ...]
     """Rows naming a Sina article, newest first."""
     stock_name: str | None = None
-    """The stock's name as the page prints it (``贵州茅台``), when it does."""
+    """The stock's name as the page's title prints it (``贵州茅台``), when it does."""
+    stock_code: str | None = None
+    """The six digits printed beside that name (``600519``)."""
     next_url: str | None = None
     """Absolute URL of the next page: a Sina host over http(s), else None."""
     refused_next: str | None = None
@@ -104,9 +107,11 @@ def parse_stock_news(
         else:
             entries.append(entry)
     next_url, refused = _next_link(selector, base_url)
+    name, code = stock_name(selector)
     return StockNewsPage(
         entries=tuple(entries),
-        stock_name=stock_name(selector),
+        stock_name=name,
+        stock_code=code,
         next_url=next_url,
         refused_next=refused,
         skipped=skipped,
@@ -159,8 +164,15 @@ def _join(base_url: str, href: str | None) -> str | None:
         return None
 
 
-def stock_name(selector: parsel.Selector) -> str | None:
-    """``贵州茅台`` from the page title ``贵州茅台(600519)个股资讯_新浪财经_新浪网``."""
+def stock_name(selector: parsel.Selector) -> tuple[str | None, str | None]:
+    """``("贵州茅台", "600519")`` from the title ``贵州茅台(600519)个股资讯_新浪财经_新浪网``.
+
+    The name becomes an archive folder, so only a plain one is taken: word characters
+    (CJK included), ``*`` (``*ST``), ``-``, ``·`` and inner spaces, at most 20 of them.
+    """
     title = selector.css("title::text").get() or ""
     m = _NAME_IN_TITLE.match(title)
-    return _clean_text(m.group("name")) if m else None
+    name = _clean_text(m.group("name")) if m else None
+    if not m or not name or not _PLAIN_NAME.fullmatch(name):
+        return None, None
+    return name, m.group("code")

@@ -390,6 +390,9 @@ def build_catalog(config: dict[str, Any] | None = None) -> Catalog:
                 article.channels.append(spec["name"])
                 channels[spec["name"]].articles.append(article)
     _apply_overrides(cfg, by_ref)
+    from sinacrawl.testing.stocknews import apply_mobile_forms  # it imports this module
+
+    apply_mobile_forms(cfg, by_ref)
     for channel in channels.values():
         channel.articles.sort(key=lambda a: a.ctime, reverse=True)
     by_path = {a.mirror_path: a for a in by_ref.values()}
