@@ -168,3 +168,94 @@ def test_symbols(good):
 def test_bad_symbols_name_the_valid_forms(bad):
     with pytest.raises(BadSymbol, match=r"sh, sz or bj followed by 6 digits"):
         parse_symbol(bad)
+
+
+# --- the stock spider at unit level -----------------------------------------------------------
+
+
+def _stock_spider(**kwargs):
+    from tests.test_spiders import make_spider, start_requests
+
+    from sinacrawl.spiders.stock import StockSpider
+
+    spider = make_spider(StockSpider, **kwargs)
+    return spider, start_requests(spider)
+
+
+def _listing(request, text: str):
+    from scrapy.http import HtmlResponse
+
+    body = text.encode("gb2312", errors="xmlcharrefreplace")
+    headers = {"Content-Type": "text/html; charset=gb2312"}
+    return HtmlResponse(url=request.url, body=body, headers=headers, request=request)
+
+
+def _split(out):
+    out = list(out)
+    pages = [r for r in out if r.meta.get("listing_page")]
+    articles = [r for r in out if r.meta.get("listing")]
+    return pages, articles
+
+
+def test_stock_spider_files_articles_under_the_stock_and_follows_the_next_link():
+    spider, (first,) = _stock_spider(symbols="sh600519,sz000001")
+    assert first.url.endswith("/vCB_AllNewsStock/symbol/sh600519.phtml")
+    pages, articles = _split(spider.parse_listing(_listing(first, _utf8_text())))
+    assert len(articles) == 40 and [p.meta["listing_page"] for p in pages] == [2]
+    assert pages[0].url.endswith("vCB_AllNewsStock.php?symbol=sh600519&Page=2")
+    assert {tuple(a.meta["categories"]) for a in articles} == {
+        ("金融", "新浪财经", "个股", "贵州茅台")
+    }
+    assert {a.meta["symbol"] for a in articles} == {"sh600519"}
+    # mobile links are requested in their desktop form, doc id unchanged
+    urls = {a.meta["doc_id"]: a.url for a in articles}
+    assert urls["6379623400101vg5u"] == (
+        "https://t.cj.sina.com.cn/articles/view/1668899380/6379623400101vg5u"
+    )
+    assert urls["162dab07301901ws2q"].startswith("https://k.sina.com.cn/article_5953466483_")
+    assert len(spider.links.pairs) == 40
+
+
+def test_stock_spider_stops_at_since_and_at_max_pages():
+    spider, (first,) = _stock_spider(symbols="sh600519", since="2026-09-03")
+    pages, articles = _split(spider.parse_listing(_listing(first, _utf8_text())))
+    assert pages == [] and len(articles) == 25  # rows of 09-03 and 09-04 only
+    spider, (first,) = _stock_spider(symbols="sh600519", max_pages="1")
+    pages, articles = _split(spider.parse_listing(_listing(first, _utf8_text())))
+    assert pages == [] and len(articles) == 40
+
+
+def test_stock_spider_refuses_and_counts_a_next_link_off_sina(caplog):
+    spider, (first,) = _stock_spider(symbols="sh600519")
+    text = _utf8_text().replace(
+        "http://vip.stock.finance.sina.com.cn/corp/view/", "http://127.0.0.2/corp/view/"
+    )
+    with caplog.at_level(logging.WARNING):
+        pages, articles = _split(spider.parse_listing(_listing(first, text)))
+    assert pages == [] and len(articles) == 40
+    assert spider.crawler.stats.get_value("sinacrawl/listings/next_refused") == 1
+    assert any("not a Sina address" in r.getMessage() for r in caplog.records)
+
+
+def test_a_name_printed_beside_another_code_is_not_taken():
+    spider, (first,) = _stock_spider(symbols="sz000001")
+    _, articles = _split(spider.parse_listing(_listing(first, _utf8_text())))
+    assert {tuple(a.meta["categories"]) for a in articles} == {
+        ("金融", "新浪财经", "个股", "sz000001")
+    }
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["贵州茅台/../../x(600519)个股资讯", "<b>(600519)个股资讯", "a\\b(600519)"],
+)
+def test_a_stock_name_unfit_for_a_folder_is_not_taken(title):
+    text = _utf8_text().replace("贵州茅台(600519)个股资讯", html_escape(title))
+    page = parse_stock_news(text, PAGE_URL)
+    assert page.stock_name is None
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
