@@ -174,9 +174,8 @@ def test_bad_symbols_name_the_valid_forms(bad):
 
 
 def _stock_spider(**kwargs):
-    from tests.test_spiders import make_spider, start_requests
-
     from sinacrawl.spiders.stock import StockSpider
+    from tests.test_spiders import make_spider, start_requests
 
     spider = make_spider(StockSpider, **kwargs)
     return spider, start_requests(spider)
