@@ -32,6 +32,7 @@ from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownC
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
 from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.loaders import template_of
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -53,6 +54,7 @@ logger = logging.getLogger(__name__)
 SINA_DOMAINS = ["sina.com.cn", "sina.cn"]
 LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
+TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -245,6 +247,9 @@ class ArticleSpiderBase(scrapy.Spider):
             self.logger.error("Could not extract %s: %r", response.url, exc, exc_info=True)
             report(self.crawler, response.request, "failed", "extract_error")
             return
+        template = template_of(item)
+        if template:
+            self.crawler.stats.inc_value(TEMPLATES + template)
         when = published_at(item)
         if self.window.position(when) != 0:
             self.logger.info(
