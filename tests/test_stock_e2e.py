@@ -115,6 +115,8 @@ def test_symbols_with_overlapping_news_store_each_article_once_with_every_symbol
 
     items = {i["doc_id"]: i for i in result.items}
     assert set(items) == stock_only
+    templates = result.stats_with("sinacrawl/templates/")
+    assert sum(templates.values()) == len(stock_only), templates
     for doc_id, item in items.items():
         first = next(s for s in SYMBOLS.split(",") if s in expected[doc_id])
         assert first in item["stocks"]
