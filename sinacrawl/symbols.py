@@ -47,10 +47,13 @@ MONGO_BATCH = 50_000
 class SymbolLinks:
     """The ``(doc_id, symbol)`` pairs of one run, saved when the run closes."""
 
-    def __init__(self, path: Path, mongo: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, path: Path, mongo: tuple[str, str] | None = None, *, timeout_ms: int = 3000
+    ) -> None:
         self.path = path
         self.mongo = mongo
         """``(MONGO_URI, collection)`` when MongoDB is a store of this run."""
+        self.timeout_ms = timeout_ms
         self.pairs: dict[tuple[str, str], None] = {}
 
     @classmethod
@@ -62,7 +65,8 @@ class SymbolLinks:
         mongo = None
         if uri and _enabled(crawler, MONGO_PIPELINE):
             mongo = (uri, settings.get("MONGO_COLLECTION") or "articles")
-        return cls(state_dir(settings) / FILE, mongo)
+        timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 3000)
+        return cls(state_dir(settings) / FILE, mongo, timeout_ms=timeout_ms)
 
     def add(self, doc_id: str, symbol: str) -> None:
         self.pairs.setdefault((doc_id, symbol), None)
@@ -88,10 +92,10 @@ class SymbolLinks:
         return counts
 
     def _to_mongo(self, db: sqlite3.Connection, counts: dict[str, int]) -> None:
-        from pymongo import MongoClient, UpdateOne
+        from pymongo import UpdateOne
         from pymongo.errors import PyMongoError
 
-        from sinacrawl.pipelines.mongo import DEFAULT_DATABASE
+        from sinacrawl.pipelines.mongo import DEFAULT_DATABASE, Redactor, connect
 
         rows = db.execute(
             "SELECT doc_id, symbol FROM symbols WHERE in_mongo = 0 LIMIT ?", (MONGO_BATCH,)
@@ -102,7 +106,12 @@ class SymbolLinks:
         for doc_id, symbol in rows:
             by_doc.setdefault(doc_id, []).append(symbol)
         uri, name = self.mongo  # type: ignore[misc]
-        client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        try:
+            client = connect(uri, Redactor(uri), self.timeout_ms)
+        except ValueError as exc:  # an unusable URI: the store pipeline says so too
+            logger.error("could not record stock symbols in MongoDB: %s", exc)
+            counts["mongo_pending"] = len(rows)
+            return
         try:
             collection = client.get_default_database(DEFAULT_DATABASE)[name]
             held = _held(collection, list(by_doc))
