@@ -159,3 +159,18 @@ def test_a_symbols_file_with_comments(tmp_path: Path) -> None:
     path.write_text("# my list\nsh600519  # 贵州茅台\n\nSZ000001\nsh600519\n", encoding="utf-8")
     assert read_symbols(None, str(path)) == ["sh600519", "sz000001"]
     assert read_symbols("bj430047", str(path)) == ["bj430047", "sh600519", "sz000001"]
+
+
+def test_an_unreadable_symbols_file_is_a_usage_error(tmp_path: Path):
+    from scrapy.exceptions import UsageError
+
+    from sinacrawl.spiders.stock import read_symbols
+
+    with pytest.raises(UsageError, match=r"-a symbols_file=.*cannot read it"):
+        read_symbols(None, str(tmp_path / "missing.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="named no symbol"):
+        read_symbols(None, str(empty))
+    with pytest.raises(UsageError, match=r"-a symbols=sh600519"):
+        read_symbols(None, None)
