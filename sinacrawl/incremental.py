@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 
-from sinacrawl.archive import atomic_write, state_dir
+from sinacrawl.archive import atomic_write
+from sinacrawl.runstate import channels_file
 from sinacrawl.state import KnownArticles
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ SKIPPED = "sinacrawl/articles/skipped_known"
 CHANGED = "sinacrawl/articles/refetched_changed"
 STOPPED = "sinacrawl/listing/stopped_known_page"
 FAILED_PREFIX = "sinacrawl/articles/failed/"
-CHANNELS_FILE = "channels.json"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -102,7 +102,7 @@ class IncrementalMiddleware:
             crawler,
             KnownArticles.from_crawler(crawler),
             crawler.settings.getbool("STOP_ON_KNOWN_PAGE", True),
-            state_dir(crawler.settings) / CHANNELS_FILE,
+            channels_file(crawler.settings),
         )
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)

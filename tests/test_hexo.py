@@ -18,9 +18,10 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sinacrawl.archive import INDEX_DIR, TMP_PREFIX, ArchiveIndex, content_hash
+from sinacrawl.archive import TMP_PREFIX, ArchiveIndex, content_hash
 from sinacrawl.pipelines.hexo import HexoPipeline
 from sinacrawl.posts import MAX_NAME_BYTES, post_path, render_post
+from sinacrawl.runstate import state_dir_of
 from sinacrawl.state import KnownArticles, to_epoch
 from tests.conftest import FIXTURES, REPO
 
@@ -334,7 +335,7 @@ def test_index_rebuilt_from_posts_when_lost_or_damaged(tmp_path):
     for n in range(5):
         pipe.store(item(doc_id=f"ikyamrmz678402{n}"))
     pipe.close_spider()
-    index_dir = tmp_path / INDEX_DIR
+    index_dir = state_dir_of(tmp_path)
     for f in index_dir.glob("index.sqlite3*"):
         f.unlink()
     assert len(ArchiveIndex(tmp_path)) == 5
@@ -378,14 +379,14 @@ def test_the_archive_is_walked_for_temp_files_only_after_a_killed_run(tmp_path):
     # A run with this pid but another token (a container's cron job is pid 1 every time) was
     # killed: its mark is there, so the next run walks the archive and sweeps its files.
     pid = _owner().split("-")[0]
-    (tmp_path / INDEX_DIR / "writers" / f"{pid}-earlier").touch()
+    (state_dir_of(tmp_path) / "writers" / f"{pid}-earlier").touch()
     earlier = folder / f"{TMP_PREFIX}{pid}-earlier-7.tmp"
     earlier.write_text("half a post")
     pipe = pipeline(tmp_path)
     assert not earlier.exists() and not orphan.exists()
-    assert [m.name for m in (tmp_path / INDEX_DIR / "writers").iterdir()] == [_owner()]
+    assert [m.name for m in (state_dir_of(tmp_path) / "writers").iterdir()] == [_owner()]
     pipe.close_spider()
-    assert list((tmp_path / INDEX_DIR / "writers").iterdir()) == []
+    assert list((state_dir_of(tmp_path) / "writers").iterdir()) == []
 
 
 WRITER = r"""

@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinacrawl.archive import state_dir
+from sinacrawl.runstate import lock_file
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
-
-LOCK_NAME = "run.lock"
 
 
 class LockHeld(RuntimeError):
@@ -46,7 +44,7 @@ def lock_path(settings: BaseSettings) -> Path | None:
         return Path(explicit)
     if settings.get("REDIS_URL"):
         return None
-    return state_dir(settings) / LOCK_NAME
+    return lock_file(settings)
 
 
 class RunLock:

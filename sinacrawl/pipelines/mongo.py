@@ -43,10 +43,10 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
 from scrapy.utils.defer import deferred_from_coro
 
-from sinacrawl.archive import state_dir
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import report_store_failed
 from sinacrawl.items import FIELDS, empty_article
+from sinacrawl.runstate import spool_dir
 from sinacrawl.state import KnownArticles, from_epoch
 
 if TYPE_CHECKING:
@@ -613,8 +613,7 @@ class MongoPipeline:
         self.batch_size = max(1, settings.getint("MONGO_BATCH_SIZE", 50))
         self.flush_seconds = settings.getfloat("MONGO_FLUSH_SECONDS", 5.0)
         # Beside the archive's own state; in the working folder for MongoDB-only runs.
-        spool = settings.get("MONGO_SPOOL_DIR") or state_dir(settings) / "mongo-spool"
-        self.spool_dir = Path(spool)
+        self.spool_dir = spool_dir(settings)
         self.client = connect(uri, self.redact, settings.getint("MONGO_TIMEOUT_MS", 3000))
         database = self.client.get_default_database(DEFAULT_DATABASE)
         fast, durable = write_concerns(self.client)
