@@ -44,6 +44,7 @@ from twisted.internet.defer import Deferred
 
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.posts import sanitized_ahead
+from sinacrawl.stores import configured_stores
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -310,8 +311,7 @@ class ExtractionPool:
             distributed=bool(settings.get("REDIS_URL")),
         )
         timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
-        # The Hexo archive is on (HexoPipeline) when ARCHIVE_DIR is set.
-        sanitize = bool(settings.get("ARCHIVE_DIR"))
+        sanitize = "hexo" in configured_stores(settings)
         pool = cls(processes, timeout=timeout, stats=crawler.stats, sanitize=sanitize)
         crawler.signals.connect(pool.close, signal=signals.spider_closed)
         if processes:

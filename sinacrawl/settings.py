@@ -116,9 +116,9 @@ FEED_EXPORT_ENCODING = "utf-8"
 ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
-    "sinacrawl.pipelines.hexo.HexoPipeline": 300,
-    # Only active when MONGO_URI is set (it raises NotConfigured otherwise).
-    "sinacrawl.pipelines.mongo.MongoPipeline": 400,
+    # Every item to every configured store: the Hexo archive (ARCHIVE_DIR) and MongoDB
+    # (MONGO_URI); see sinacrawl/stores/__init__.py.
+    "sinacrawl.pipelines.store.StorePipeline": 300,
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---
