@@ -516,3 +516,20 @@ def test_any_markup_comes_out_inert_with_no_blank_line(tokens):
     body = text.split("---\n", 2)[2]
     assert "{" not in body and "}" not in body
     assert_inert(body)
+
+
+def test_extracted_bodies_only_gain_the_referrer_policy_when_sanitised():
+    """Extraction's allow-list already keeps only safe markup; the store's sanitiser (the one
+    security step, run on any item) changes a real page's body by nothing else."""
+    from sinacrawl.posts import sanitize_html
+    from tests.conftest import real_pages
+    from tests.update_golden import extract_page, request_urls
+
+    urls = request_urls()
+    bodies = [extract_page(p, urls.get(p.stem)).get("body_html") for p in real_pages()]
+    bodies = [b for b in bodies if b]
+    assert len(bodies) >= 15
+    for body in bodies:
+        clean = sanitize_html(body)
+        assert clean.replace(' referrerpolicy="no-referrer"', "") == body
+    assert any("referrerpolicy" in sanitize_html(b) for b in bodies)
