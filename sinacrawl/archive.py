@@ -160,13 +160,27 @@ def sweep_temp_files(root: Path) -> int:
     removed = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != STATE_DIR_NAME]
-        for name in files:
-            if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
-                if _owner_alive(name[len(TMP_PREFIX) :]):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
+        removed += _sweep(folder, files)
+    return removed
+
+
+def sweep_folder(folder: Path) -> int:
+    """:func:`sweep_temp_files` for one folder only (not its subfolders)."""
+    try:
+        return _sweep(str(folder), os.listdir(folder))
+    except FileNotFoundError:
+        return 0
+
+
+def _sweep(folder: str, names: Iterable[str]) -> int:
+    removed = 0
+    for name in names:
+        if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+            if _owner_alive(name[len(TMP_PREFIX) :]):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
     return removed
 
 

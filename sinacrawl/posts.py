@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from lxml import html as lxml_html
 
-from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.dates import BEIJING, parse_stored
 
 DEFAULT_AUTHOR = "新浪财经"
 BODY_OPEN = "<div>   "  # the seed's wrapper line, trailing spaces included
@@ -108,19 +108,9 @@ def front_matter(item: Mapping[str, Any], hexo_timezone: str | None = None) -> s
 def post_datetime(item: Mapping[str, Any]) -> datetime:
     """The article's instant: ``published_at``, else ``crawled_at`` (aware, Beijing)."""
     for field in ("published_at", "crawled_at"):
-        value = item.get(field)
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str) and value:
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-        else:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=BEIJING)
-        return parsed.astimezone(BEIJING)
+        parsed = parse_stored(item.get(field))
+        if parsed is not None:
+            return parsed.astimezone(BEIJING)
     return datetime(1970, 1, 1, 8, tzinfo=BEIJING)
 
 

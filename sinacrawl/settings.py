@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from sinacrawl import __version__
+from sinacrawl.yesno import yes_no
 
 
 def _env(name: str, default=None):
@@ -124,4 +125,4 @@ ITEM_PIPELINES: dict[str, int] = {
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
-STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")
+STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sinacrawl.runstate import lock_file
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -39,7 +40,7 @@ def lock_path(settings: BaseSettings) -> Path | None:
     """
     explicit = settings.get("SINACRAWL_LOCK")
     if explicit not in (None, ""):
-        if str(explicit).lower() in ("0", "off", "false", "no", "none"):
+        if yes_no(explicit) is False:
             return None
         return Path(explicit)
     if settings.get("REDIS_URL"):

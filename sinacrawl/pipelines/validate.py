@@ -17,7 +17,7 @@ from itemadapter import ItemAdapter
 
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.items import FIELDS, LIST_FIELDS, Article, empty_article
-from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.dates import BEIJING, parse_stored
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url
 
 # Fields that are one line of text.
@@ -81,15 +81,10 @@ def iso_datetime(value: Any, tz: timezone) -> str | None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         parsed = datetime.fromtimestamp(value, tz)
-    elif isinstance(value, datetime):
-        parsed = value
     else:
-        try:
-            parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
+        parsed = parse_stored(value if isinstance(value, datetime) else str(value))
+        if parsed is None:
             return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=BEIJING)
     return parsed.astimezone(tz).isoformat()
 
 

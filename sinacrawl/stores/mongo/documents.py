@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from dateutil import parser as dateparser
 from itemadapter import ItemAdapter
 
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.items import FIELDS, empty_article
+from sinacrawl.parsing.dates import parse_stored
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +33,9 @@ def to_bson_date(value: object) -> datetime | None:
     >>> to_bson_date("yesterday") is None, to_bson_date(None) is None
     (True, True)
     """
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            try:
-                value = dateparser.isoparse(value)
-            except (ValueError, OverflowError):
-                return None
-    if not isinstance(value, datetime):
+    value = parse_stored(value)
+    if value is None:
         return None
-    if value.tzinfo is None:  # naive values in items and BSON mean UTC
-        value = value.replace(tzinfo=timezone.utc)
     # BSON dates have millisecond precision; truncate now so comparisons stay exact.
     value = value.astimezone(timezone.utc)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

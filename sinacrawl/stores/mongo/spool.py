@@ -18,6 +18,8 @@ from typing import Any
 
 from bson import json_util
 
+from sinacrawl.archive import fsync_dir
+
 # Spool lines: relaxed extended JSON keeps dates as dates and stays readable for a person.
 EXTENDED_JSON = json_util.JSONOptions(
     json_mode=json_util.JSONMode.RELAXED, tz_aware=True, tzinfo=timezone.utc
@@ -27,14 +29,6 @@ SPOOL_GLOB = "spool-*.jsonl"
 
 def _encode(doc: dict[str, Any]) -> bytes:
     return (json_util.dumps(doc, json_options=EXTENDED_JSON, ensure_ascii=False) + "\n").encode()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Segment:
@@ -62,7 +56,7 @@ class Segment:
     def keep(self) -> None:
         """The batch is not in MongoDB: make the file durable for the next start's replay."""
         os.fsync(self.fd)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         os.close(self.fd)
 
 
