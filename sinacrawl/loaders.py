@@ -17,20 +17,8 @@ from sinacrawl.items import LIST_FIELDS, Article
 from sinacrawl.parsing.article import extract_article
 from sinacrawl.parsing.dates import to_iso, utc_iso
 from sinacrawl.parsing.listing import ListingEntry
-from sinacrawl.parsing.text import absolute_url, collapse, is_content_image
+from sinacrawl.parsing.text import absolute_url, clean_text, is_content_image, repeats_title
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url
-
-
-def clean_text(value: Any) -> str | None:
-    """Whitespace collapsed, control characters dropped; '' becomes None.
-
-    >>> clean_text("  新浪\\n财经\\x07 "), clean_text("   ")
-    ('新浪 财经', None)
-    """
-    if value is None:
-        return None
-    text = collapse(str(value))
-    return text or None
 
 
 def iso_date(value: Any) -> str | None:
@@ -218,8 +206,8 @@ def _fill_from_listing(
     loader.add_value("published_at", listing.ctime)
     loader.add_value("source", listing.media_name)
     if not loader.get_collected_values("keywords"):
-        title_key = clean_text(page_title or listing.title)
-        loader.add_value("keywords", [k for k in listing.keywords if clean_text(k) != title_key])
+        title = page_title or listing.title
+        loader.add_value("keywords", [k for k in listing.keywords if not repeats_title(k, title)])
     if not loader.get_collected_values("headimg") and listing.image:
         image = absolute_url(listing.image, None)
         if image and is_content_image(image):

@@ -28,6 +28,7 @@ from sinacrawl.parsing.text import (
     clean_body,
     collapse,
     is_content_image,
+    repeats_title,
     text_content,
 )
 from sinacrawl.parsing.urls import canonical_url, is_sina_host
@@ -394,7 +395,7 @@ def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
     out: list[str] = []
     for value in values:
         word = collapse(value)
-        if not word or word in S.GENERIC_KEYWORDS or word == title_key or word in out:
+        if not word or word in S.GENERIC_KEYWORDS or repeats_title(word, title_key) or word in out:
             continue
         if len(word) > 40:
             continue

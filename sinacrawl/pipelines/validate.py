@@ -18,26 +18,11 @@ from itemadapter import ItemAdapter
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.items import FIELDS, LIST_FIELDS, Article, empty_article
 from sinacrawl.parsing.dates import BEIJING, parse_stored
+from sinacrawl.parsing.text import clean_text, repeats_title
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url
 
 # Fields that are one line of text.
 LINE_FIELDS = ("title", "source", "author", "editor", "doc_id", "url", "headimg")
-_WHITESPACE = re.compile(r"\s+")
-# Invisible characters that only get in the way: zero-width spaces/joiners, BOM, soft hyphen.
-_INVISIBLE = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def collapse(value: Any) -> str | None:
-    """One line, single spaces, no invisible characters; None when nothing is left.
-
-    >>> collapse("  人社部：\\n 党领导\\u200b就业 "), collapse(" \\t"), collapse(None)
-    ('人社部： 党领导就业', None, None)
-    """
-    if value is None:
-        return None
-    text = _WHITESPACE.sub(" ", _INVISIBLE.sub("", _CONTROLS.sub(" ", str(value)))).strip()
-    return text or None
 
 
 def paragraphs(value: Any) -> str | None:
@@ -48,7 +33,7 @@ def paragraphs(value: Any) -> str | None:
     """
     if value is None:
         return None
-    lines = (collapse(line) for line in re.split(r"[\r\n\u2028\u2029]+", str(value)))
+    lines = (clean_text(line) for line in re.split(r"[\r\n\u2028\u2029]+", str(value)))
     text = "\n".join(line for line in lines if line)
     return text or None
 
@@ -65,7 +50,7 @@ def as_list(value: Any) -> list[str]:
         value = [value]
     out: list[str] = []
     for v in value:
-        text = collapse(v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+        text = clean_text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
         if text and text not in out:
             out.append(text)
     return out
@@ -95,7 +80,7 @@ def normalise(item: Any) -> dict[str, Any]:
         if name in data:
             data[name] = value
     for name in LINE_FIELDS:
-        data[name] = collapse(data[name])
+        data[name] = clean_text(data[name])
     for name in LIST_FIELDS:
         data[name] = as_list(data[name])
     data["body_text"] = paragraphs(data["body_text"])
@@ -108,7 +93,7 @@ def normalise(item: Any) -> dict[str, Any]:
     if not data["doc_id"]:
         data["doc_id"] = doc_id_from_url(data["url"])
     # SPEC §3: keywords that merely repeat the title are not keywords.
-    data["keywords"] = [k for k in data["keywords"] if k != data["title"]]
+    data["keywords"] = [k for k in data["keywords"] if not repeats_title(k, data["title"])]
     return data
 
 
