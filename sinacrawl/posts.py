@@ -116,8 +116,9 @@ def post_datetime(item: Mapping[str, Any]) -> datetime:
 
 # --- body ----------------------------------------------------------------------------------
 
-# Dropped with their content: active or embedding elements.
-DROP_TAGS = frozenset(
+# Dropped with their content: active or embedding elements (the security list; what
+# extraction drops as page furniture is parsing/text.py's DROP_TAGS).
+ACTIVE_TAGS = frozenset(
     {
         *("script", "style", "iframe", "frame", "frameset", "object", "applet", "noscript"),
         *("template", "svg", "math", "portal", "audio", "video", "select", "textarea"),
@@ -182,7 +183,7 @@ def sanitize_html(body_html: str) -> str:
         if el is wrapper:
             continue
         # Comments and processing instructions (non-str tags) show nothing: they go too.
-        if not isinstance(el.tag, str) or el.tag.lower() in DROP_TAGS:
+        if not isinstance(el.tag, str) or el.tag.lower() in ACTIVE_TAGS:
             el.drop_tree()
         elif el.tag.lower() in UNWRAP_TAGS or not _TAG_NAME.fullmatch(el.tag):
             el.drop_tag()

@@ -41,10 +41,12 @@ def to_bson_date(value: object) -> datetime | None:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def content_hash(doc: dict[str, Any]) -> str:
+def revision_hash(doc: dict[str, Any]) -> str:
     """SHA-256 over the fields whose change raises the revision (title and body).
 
-    >>> content_hash({"title": "t", "body_html": "<p>b</p>"})[:12]
+    Stored as the document's ``content_hash`` field; a change raises ``revision``.
+
+    >>> revision_hash({"title": "t", "body_html": "<p>b</p>"})[:12]
     '92a5200d2096'
     """
     digest = hashlib.sha256()
@@ -77,7 +79,7 @@ def to_document(
             logger.warning("%s: unusable %s %r stored as null", doc["doc_id"], name, raw)
     doc["_id"] = doc["doc_id"]
     doc["listing_mtime"] = to_bson_date(adapter.get("listing_mtime") or listing_mtime)
-    doc["content_hash"] = content_hash(doc)
+    doc["content_hash"] = revision_hash(doc)
     doc["last_seen_at"] = to_bson_date(seen_at)
     return doc
 
