@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from sinacrawl.parsing import selectors as S
+from sinacrawl.parsing import selectors
 from sinacrawl.parsing.dates import parse_date, parse_date_and_precision
 from sinacrawl.parsing.encoding import decode_html, sniff
 from sinacrawl.parsing.text import (
@@ -93,7 +93,7 @@ def parse_page(body: bytes, url: str | None = None, content_type: str | None = N
             data = decode_html(data, content_type).encode("utf-8")
             root = _parse(data, _PARSERS["utf-8"])
             codec = "utf-8"
-        head = data[: S.CMS_COMMENT_SCAN].decode(codec, "ignore")
+        head = data[: selectors.CMS_COMMENT_SCAN].decode(codec, "ignore")
     else:
         head = ""
     metas = _metas(root) if root is not None else {}
@@ -169,20 +169,20 @@ def page_url(page: Page) -> str | None:
     """The article URL a page names itself: og:url (maybe percent-encoded), canonical,
     then widgets and share links that carry it."""
     candidates: list[str] = []
-    for key in S.META_URL_KEYS:
+    for key in selectors.META_URL_KEYS:
         value = page.metas.get(key)
         if value:
             candidates.append(value)
     if page.root is not None:
-        candidates += [str(v) for v in S.CANONICAL_LINK(page.root)]
-        candidates += [str(v) for v in S.URL_ATTRS(page.root)]
+        candidates += [str(v) for v in selectors.CANONICAL_LINK(page.root)]
+        candidates += [str(v) for v in selectors.URL_ATTRS(page.root)]
     for raw in candidates:
         url = _plain_url(raw)
         if url:
             return canonical_url(url)
     if page.root is not None:
         for href in page.root.xpath("descendant::a[contains(@href, 'url=')]/@href"):
-            m = S.SHARE_URL.search(str(href))
+            m = selectors.SHARE_URL.search(str(href))
             if m:
                 url = _plain_url(m.group(1))
                 if url:
@@ -209,8 +209,8 @@ def headline_element(page: Page) -> Any:
     """The headline <h1> of the 2008+ templates, or None."""
     if page.root is None:
         return None
-    headlines = S.HEADLINES(page.root)
-    for attr, mark in S.HEADLINE_MARKS:
+    headlines = selectors.HEADLINES(page.root)
+    for attr, mark in selectors.HEADLINE_MARKS:
         for h1 in headlines:
             value = h1.get(attr)
             if value and mark in value.split():
@@ -220,7 +220,7 @@ def headline_element(page: Page) -> Any:
 
 def title(page: Page, headline: Any = None) -> str | None:
     """The visible headline; else og:title; else <title> without its site suffix."""
-    nodes = [headline] if headline is not None else _first(page.root, S.TITLE_FALLBACKS)[1]
+    nodes = [headline] if headline is not None else _first(page.root, selectors.TITLE_FALLBACKS)[1]
     for node in nodes:
         text = text_of(node)
         if text:
@@ -230,7 +230,7 @@ def title(page: Page, headline: Any = None) -> str | None:
         return og
     if page.root is not None:
         for el in page.root.iter("title"):
-            text = S.TITLE_SUFFIX.sub("", collapse(text_content(el)))
+            text = selectors.TITLE_SUFFIX.sub("", collapse(text_content(el)))
             if text:
                 return text
     return None
@@ -249,14 +249,14 @@ class DateFinding:
 
 def byline_box(page: Page) -> Any:
     """The element holding the visible date and source, or None."""
-    _, nodes = _first(page.root, S.BYLINE_BOXES)
+    _, nodes = _first(page.root, selectors.BYLINE_BOXES)
     return nodes[0] if nodes else None
 
 
 def published_at(page: Page, box: Any) -> DateFinding:
     """Byline minute (+ meta seconds when the meta falls in the same minute), else the meta
     time, else the CMS stamp comment. None (and a logged warning) when nothing parses."""
-    meta_raw = page.meta(*S.META_DATE_KEYS)
+    meta_raw = page.meta(*selectors.META_DATE_KEYS)
     meta_value = parse_date(meta_raw) if meta_raw else None
     raw = text_of(box, spaced=True) if box is not None else ""
     value, timed = parse_date_and_precision(raw) if raw else (None, False)
@@ -270,7 +270,7 @@ def published_at(page: Page, box: Any) -> DateFinding:
         return DateFinding(value, raw, "byline")
     if meta_value is not None:
         return DateFinding(meta_value, meta_raw, "meta")
-    m = S.CMS_COMMENT_DATE.search(page.head)
+    m = selectors.CMS_COMMENT_DATE.search(page.head)
     if m:
         return DateFinding(parse_date(m.group(1)), m.group(1), "cms comment")
     return DateFinding(None, meta_raw, "none")
@@ -284,19 +284,19 @@ PLATFORMS = frozenset({"财经头条", "新浪看点", "sina_mobile", "新浪网
 
 def source(page: Page, box: Any) -> str | None:
     """The byline's source slot (来源); else the source/author metadata."""
-    _, nodes = _first(box, S.BOX_SOURCE)
+    _, nodes = _first(box, selectors.BOX_SOURCE)
     for node in nodes:
         text = _clean_name(text_of(node))
         if text:
             return text
     if box is not None:
         # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
-        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(box, spaced=True))
+        m = selectors.BYLINE_SOURCE_AFTER_DATE.search(text_of(box, spaced=True))
         if m:
             name = _clean_name(m.group(1))
             if name:
                 return name
-    meta = page.meta(*S.META_SOURCE_KEYS)
+    meta = page.meta(*selectors.META_SOURCE_KEYS)
     if meta and meta not in PLATFORMS:
         return _clean_name(meta)
     return None
@@ -318,14 +318,14 @@ def author(
     """A named writer: the byline's author slot, 作者：/记者/文/ credits, else the
     self-media account that differs from the source slot."""
     if box is not None:
-        for node in S.BOX_AUTHOR(box):
+        for node in selectors.BOX_AUTHOR(box):
             text = _clean_name(text_of(node))
             if text:
                 return text
     texts = list(paragraphs[:2]) + list(paragraphs[-2:])
     if old_template and page.root is not None:
-        texts = [text_of(td) for td in S.AUTHOR_CELLS(page.root)] + texts
-    for _, pattern in S.AUTHOR_PATTERNS:
+        texts = [text_of(td) for td in selectors.AUTHOR_CELLS(page.root)] + texts
+    for _, pattern in selectors.AUTHOR_PATTERNS:
         for text in texts:
             m = pattern.search(text)
             if m:
@@ -341,15 +341,15 @@ _EDITOR_TEXT = etree.XPath("descendant::text()[contains(., '责任编辑')]")
 
 def editor(container: Any) -> str | None:
     """The 责任编辑 name without work codes (``霍琦 SF142`` → ``霍琦``)."""
-    _, nodes = _first(container, S.EDITOR)
+    _, nodes = _first(container, selectors.EDITOR)
     texts = [text_of(n) for n in nodes]
     if not texts and container is not None:
         texts = [str(t) for t in _EDITOR_TEXT(container)]
     for text in texts:
-        m = S.EDITOR_LINE.search(text)
+        m = selectors.EDITOR_LINE.search(text)
         if not m:
             continue
-        name = S.EDITOR_WORK_CODE.sub("", m.group(1).strip()).strip()
+        name = selectors.EDITOR_WORK_CODE.sub("", m.group(1).strip()).strip()
         name = name.split()[0] if name else ""
         if name:
             return name
@@ -364,22 +364,22 @@ def keywords(
 ) -> list[str]:
     """The tags meta or the tag links, else the keywords meta, else the 2005 keyword link;
     never the title again, never site-wide generic words."""
-    for key in S.META_TAG_KEYS:
+    for key in selectors.META_TAG_KEYS:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
-    _, links = _first(page.root, S.KEYWORD_LINKS_BY_ID)
+    _, links = _first(page.root, selectors.KEYWORD_LINKS_BY_ID)
     if not links and container is not None:
-        _, links = _first(container, S.KEYWORD_LINKS_NEAR_BODY)
+        _, links = _first(container, selectors.KEYWORD_LINKS_NEAR_BODY)
     found = _keyword_list((text_of(a) for a in links), headline)
     if found:
         return found
-    for key in S.META_KEYWORD_KEYS:
+    for key in selectors.META_KEYWORD_KEYS:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
     if old_template and page.root is not None:
-        old = [str(a.get("href")).split("k=", 1)[1] for a in S.OLD_KEYWORD_LINK(page.root)]
+        old = [str(a.get("href")).split("k=", 1)[1] for a in selectors.OLD_KEYWORD_LINK(page.root)]
         return _keyword_list((unquote(k) for k in old), headline)
     return []
 
@@ -395,7 +395,12 @@ def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
     out: list[str] = []
     for value in values:
         word = collapse(value)
-        if not word or word in S.GENERIC_KEYWORDS or repeats_title(word, title_key) or word in out:
+        if (
+            not word
+            or word in selectors.GENERIC_KEYWORDS
+            or repeats_title(word, title_key)
+            or word in out
+        ):
             continue
         if len(word) > 40:
             continue
@@ -415,15 +420,15 @@ def _letters(text: str) -> str:
 def section(page: Page, headline: Any) -> list[str]:
     """The breadcrumb's names, without the home page and 正文."""
     if headline is not None:
-        _, nodes = _first(headline, S.BREADCRUMB_NEAR_HEADLINE)
+        _, nodes = _first(headline, selectors.BREADCRUMB_NEAR_HEADLINE)
         if not nodes:
             # 2008+ pages keep their breadcrumb by the headline; elsewhere only 2008-13's
-            nodes = S.BREADCRUMB[0][1](page.root)
+            nodes = selectors.BREADCRUMB[0][1](page.root)
     else:
-        _, nodes = _first(page.root, S.BREADCRUMB)
+        _, nodes = _first(page.root, selectors.BREADCRUMB)
     for node in nodes:
-        names = [collapse(n) for n in S.BREADCRUMB_SPLIT.split(text_of(node))]
-        names = [n for n in names if n and n not in S.BREADCRUMB_SKIP and len(n) <= 30]
+        names = [collapse(n) for n in selectors.BREADCRUMB_SPLIT.split(text_of(node))]
+        names = [n for n in names if n and n not in selectors.BREADCRUMB_SKIP and len(n) <= 30]
         if names:
             return names
     return []
@@ -441,20 +446,20 @@ def stocks(container: Any) -> list[str]:
 
     for el in container.iter(etree.Comment, "a", "span"):
         if el.tag is etree.Comment:
-            m = S.STOCK_MARKER.search(el.text or "")
+            m = selectors.STOCK_MARKER.search(el.text or "")
             if m:
                 kind, values = m.groups()
                 for value in re.split(r"[&,\s]+", values):
                     add(_marker_code(kind, value))
             continue
         if el.tag == "span":
-            m = S.STOCK_SPAN_ID.match(el.get("id") or "")
+            m = selectors.STOCK_SPAN_ID.match(el.get("id") or "")
             if m:
                 a, us, hk = m.groups()
                 add(a.lower() if a else f"gb_{us.lower()}" if us else f"hk{hk}")
             continue
         href = el.get("href") or ""
-        for pattern, form in S.STOCK_LINK_PATTERNS:
+        for pattern, form in selectors.STOCK_LINK_PATTERNS:
             m = pattern.search(href)
             if m:
                 add(form.format(m.group(1).lower()))
@@ -479,7 +484,7 @@ def _marker_code(kind: str, value: str) -> str:
 def body_container(page: Page) -> Any:
     """The element holding the article body: a known template's container, else the
     element whose own paragraphs carry the most text (an unknown or future template)."""
-    _, nodes = _first(page.root, S.BODY)
+    _, nodes = _first(page.root, selectors.BODY)
     if nodes:
         return nodes[0]
     return _densest_paragraph_parent(page.root) if page.root is not None else None
@@ -494,7 +499,7 @@ def _densest_paragraph_parent(root: Any) -> Any:
     if not totals:
         return None
     best, size = max(totals.items(), key=lambda kv: kv[1])
-    return best if size >= S.MIN_UNKNOWN_BODY_CHARS else None
+    return best if size >= selectors.MIN_UNKNOWN_BODY_CHARS else None
 
 
 def body_paragraphs(container: Any) -> list[str]:
