@@ -9,6 +9,7 @@ none (``ARCHIVE_DIR`` set empty, e.g. a MongoDB-only run). In it:
     mongo-spool/      batches MongoDB has not confirmed yet (MONGO_SPOOL_DIR overrides)
     index.sqlite3     the Hexo archive's index (sinacrawl/archive.py)
     writers/          marks of processes writing posts (sinacrawl/archive.py)
+    symbols.sqlite    which stock symbols listed each article (sinacrawl/symbols.py)
 
 Components ask these functions; none of them reads ``ARCHIVE_DIR`` or builds the path itself.
 """
