@@ -1,8 +1,9 @@
 """Flashes as the stores keep them: a Beijing day's set of flashes, and MongoDB documents.
 
 Pure functions, no I/O: :func:`merge` decides what a flash does to its day (added, changed,
-unchanged, or an older version than the one kept), :func:`flash_document` is its MongoDB
-document. The Hexo day post is rendered from a day's set by :mod:`sinacrawl.flashposts`.
+unchanged, or an older version than the one kept). The Hexo day post is rendered from a
+day's set by :mod:`sinacrawl.flashposts`; the MongoDB document is
+:func:`sinacrawl.stores.mongo.documents.flash_document`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Any
 
 from sinacrawl.items import FLASH_FIELDS
 from sinacrawl.parsing.dates import BEIJING
-from sinacrawl.pipelines.mongo import content_hash, to_bson_date
 
-DATE_FIELDS = ("published_at", "updated_at", "crawled_at")
 # What a reader sees of a flash: a change to any of these rewrites its day and, for text
 # and html, raises its MongoDB revision. crawled_at changes on every fetch and is no change.
 SHOWN_FIELDS = ("url", "published_at", "updated_at", "text", "html", "tags", "stocks", "focus")
@@ -84,21 +83,3 @@ def merge(day: dict[str, dict[str, Any]], flash: Mapping[str, Any]) -> str:
 def in_time_order(day: Mapping[str, Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The day's flashes, oldest first; flashes of the same second by id."""
     return sorted(day.values(), key=lambda f: (str(f.get("published_at")), int(f["id"])))
-
-
-def flash_document(flash: Any, seen_at: datetime) -> dict[str, Any]:
-    """The MongoDB document of a flash: its fields, BSON dates, ``_id`` = id, bookkeeping.
-
-    ``content_hash`` covers text and html (a change raises ``revision``); ``listing_mtime``
-    is ``updated_at``, the feed's own "this version" time, which keeps an older version
-    (a spool replayed late) from overwriting a newer one.
-    """
-    doc = as_dict(flash)
-    for name in DATE_FIELDS:
-        doc[name] = to_bson_date(doc[name])
-    doc["_id"] = str(doc["id"])
-    # The article hash over (title, body_html): here (text, html).
-    doc["content_hash"] = content_hash({"title": doc["text"], "body_html": doc["html"]})
-    doc["listing_mtime"] = doc["updated_at"]
-    doc["last_seen_at"] = to_bson_date(seen_at)
-    return doc

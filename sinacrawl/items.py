@@ -55,6 +55,9 @@ def empty_article() -> dict:
 class Flash(scrapy.Item):
     """A flash (快讯) of Sina Finance's 7×24 live feed (SPEC §7); every field is always present."""
 
+    kind = "flash"  # how the stores file it (sinacrawl/stores/)
+    key = "id"  # the field holding its unique key
+
     id = scrapy.Field()
     """The feed's flash id as a string (``"5076690"``); the unique key everywhere."""
     url = scrapy.Field()

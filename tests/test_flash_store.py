@@ -13,12 +13,17 @@ import pytest
 import yaml
 from pymongo import MongoClient
 
-from sinacrawl.flashes import flash_document, in_time_order, merge
+from sinacrawl.flashes import in_time_order, merge
 from sinacrawl.flashposts import day_post_path, render_day
 from sinacrawl.items import Article, Flash
 from sinacrawl.parsing.flash import parse_feed
-from sinacrawl.pipelines.flash import FlashHexoPipeline, FlashWriter
-from sinacrawl.pipelines.mongo import Redactor
+from sinacrawl.pipelines.dedupe import DedupePipeline
+from sinacrawl.pipelines.validate import ValidatePipeline
+from sinacrawl.stores.flashdays import FlashDays
+from sinacrawl.stores.hexo import HexoStore
+from sinacrawl.stores.mongo.documents import flash_document
+from sinacrawl.stores.mongo.redact import Redactor
+from sinacrawl.stores.mongo.writer import MongoWriter
 from sinacrawl.testing.mocksite import serving
 
 CRAWLED = "2026-09-04T02:38:25+00:00"
@@ -67,13 +72,12 @@ def test_a_day_post_keeps_every_spec_4_rule_whatever_the_flashes_say() -> None:
 def test_the_hexo_flash_pipeline_rewrites_a_day_only_when_a_flash_was_added_or_changed(
     tmp_path: Path,
 ) -> None:
-    def run(*flashes: dict) -> FlashHexoPipeline:
-        pipe = FlashHexoPipeline(tmp_path)
-        pipe.open_spider()
+    def run(*flashes: dict) -> None:
+        days = FlashDays(tmp_path)
+        days.open()
         for f in flashes:
-            pipe.process_item(Flash(**f))
-        pipe.close_spider()
-        return pipe
+            days.put(Flash(**f))
+        days.flush()
 
     post = tmp_path / day_post_path("2026-09-04")
     run(flash(1), flash(2))
@@ -95,27 +99,36 @@ def test_the_hexo_flash_pipeline_rewrites_a_day_only_when_a_flash_was_added_or_c
     assert not [p for p in tmp_path.rglob("*") if "tmp" in p.name]
 
 
-def test_the_hexo_flash_pipeline_passes_other_items_untouched(tmp_path: Path) -> None:
-    pipe = FlashHexoPipeline(tmp_path)
-    article = Article(doc_id="ix1", title="t")
-    assert pipe.process_item(article) is article
-    assert pipe.process_item({"id": "1"}) == {"id": "1"}
+def test_flashes_pass_the_article_pipelines_untouched_and_reach_the_hexo_store(
+    tmp_path: Path,
+) -> None:
+    item = Flash(**flash(1))
+    assert ValidatePipeline().process_item(item) is item
+    assert DedupePipeline().process_item(item) is item
+    store = HexoStore(tmp_path)
+    store.open_now()
+    store.store(Article(doc_id="ix1", title="t", body_text="b", published_at="2026-09-04"))
+    store.flash_days.put(item)
+    store.flash_days.flush()
+    store.close_now()
+    assert (tmp_path / day_post_path("2026-09-04")).exists()
+    assert ("5076001", 1788487260) in set(store.known_ids())
 
 
 def test_an_unreadable_day_file_is_an_error_not_a_day_rebuilt_from_the_feed(
     tmp_path: Path,
 ) -> None:
-    pipe = FlashHexoPipeline(tmp_path)
-    path = pipe.days.path(152, "2026-09-04")
+    days = FlashDays(tmp_path)
+    path = days.days.path(152, "2026-09-04")
     path.parent.mkdir(parents=True)
     path.write_text("[1, 2", encoding="utf-8")
     with pytest.raises(ValueError):
-        pipe.process_item(Flash(**flash(1)))
+        days.put(Flash(**flash(1)))
 
 
 def test_flash_documents_raise_the_revision_when_the_text_changes(mongo_uri: str) -> None:
     collection = MongoClient(mongo_uri, tz_aware=True).get_default_database().flashes
-    writer = FlashWriter(collection, Redactor(mongo_uri))
+    writer = MongoWriter(collection, Redactor(mongo_uri), unique_url=False)
     now = datetime(2026, 9, 4, 3, tzinfo=timezone.utc)
     first = writer.write([flash_document(flash(1), now), flash_document(flash(2, url=None), now)])
     assert first.upserted == 2

@@ -14,15 +14,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinacrawl.archive import state_dir
+from sinacrawl.runstate import lock_file
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
-
-LOCK_NAME = "run.lock"
-# Spiders that store apart from the article crawls run under a lock of their own, so the
-# every-minute flash run never waits behind a long article run on the same archive.
-OWN_LOCKS = {"live": "live.lock"}
 
 
 class LockHeld(RuntimeError):
@@ -44,12 +40,12 @@ def lock_path(settings: BaseSettings, spider: str | None = None) -> Path | None:
     """
     explicit = settings.get("SINACRAWL_LOCK")
     if explicit not in (None, ""):
-        if str(explicit).lower() in ("0", "off", "false", "no", "none"):
+        if yes_no(explicit) is False:
             return None
         return Path(explicit)
     if settings.get("REDIS_URL"):
         return None
-    return state_dir(settings) / OWN_LOCKS.get(spider or "", LOCK_NAME)
+    return lock_file(settings, spider)
 
 
 class RunLock:

@@ -15,6 +15,7 @@ from itemadapter import ItemAdapter
 from sinacrawl.exceptions import DuplicateArticle
 from sinacrawl.parsing.urls import canonical_url
 from sinacrawl.state import CompactIdSet
+from sinacrawl.stores import ARTICLE, kind_of
 
 
 class DedupePipeline:
@@ -24,6 +25,8 @@ class DedupePipeline:
         self.seen = CompactIdSet()
 
     def process_item(self, item: Any) -> Any:
+        if kind_of(item) != ARTICLE:
+            return item  # the live spider handles each flash id once per run itself
         adapter = ItemAdapter(item)
         doc_id = adapter.get("doc_id")
         url = adapter.get("url")

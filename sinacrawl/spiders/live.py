@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
-from sinacrawl.archive import atomic_write, file_mode, state_dir
+from sinacrawl.archive import atomic_write, file_mode
 from sinacrawl.extensions.accounting import failure_reason
 from sinacrawl.flashes import when
 from sinacrawl.flashposts import day_key
 from sinacrawl.items import Flash
 from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, parse_feed
-from sinacrawl.pipelines.flash import DAYS_DIR, known_flashes
 from sinacrawl.posts import safe_component
+from sinacrawl.runstate import flash_dir
 from sinacrawl.spiders.finance import (
     SINA_DOMAINS,
     check_no_unknown_args,
@@ -69,11 +69,6 @@ class LiveSpider(scrapy.Spider):
     name = "live"
     allowed_domains = SINA_DOMAINS
     custom_settings = {
-        "ITEM_PIPELINES": {
-            "sinacrawl.pipelines.flash.FlashHexoPipeline": 300,
-            # Only active when MONGO_URI is set (NotConfigured otherwise).
-            "sinacrawl.pipelines.flash.FlashMongoPipeline": 400,
-        },
         # The article skip works on article requests; flashes are skipped by the spider.
         "SPIDER_MIDDLEWARES": {"sinacrawl.incremental.IncrementalMiddleware": None},
         "SINACRAWL_COVERAGE_FIELDS": ["published_at", "text"],
@@ -125,7 +120,7 @@ class LiveSpider(scrapy.Spider):
         name = f"run-{day_key(self.feed)}"
         if self.tags:
             name += "-" + safe_component(",".join(sorted(self.tags)))
-        return state_dir(self.settings) / DAYS_DIR / f"{name}.json"
+        return flash_dir(self.settings) / f"{name}.json"
 
     def _load_anchor(self) -> dict[str, Any]:
         try:
@@ -153,7 +148,7 @@ class LiveSpider(scrapy.Spider):
 
     async def start(self):
         self.anchor = self._load_anchor()
-        self.known = known_flashes(self.crawler)
+        self.known = KnownArticles.from_crawler(self.crawler)
         self.logger.info(
             "7x24 feed %d: %s, %d known flashes, up to %d pages of %d",
             self.feed,
