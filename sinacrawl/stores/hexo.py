@@ -118,7 +118,7 @@ class HexoStore:
         # Rendering is cheaper than handing it to a thread; the fsyncs are grouped (see
         # GroupCommit). The index is only touched in the crawl thread, in order.
         for record in batch:
-            if record.kind == FLASH:
+            if record.kind == FLASH and FLASH not in self.layouts:  # a layout would win
                 self.flash_days.put(record.item)
                 continue
             entry, before, target, content, changed = self._plan(record)
