@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,7 @@ from sinacrawl.archive import (
 )
 from sinacrawl.posts import post_path, render_post
 from sinacrawl.state import KnownArticles, to_epoch
+from sinacrawl.storeguard import confine, storage_failed
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -92,10 +94,13 @@ class HexoPipeline:
     async def process_item(self, item: Any) -> Any:
         # Rendering is cheaper than handing it to a thread; the fsyncs are grouped (see
         # GroupCommit). The index is only touched in the crawl thread, in order.
-        entry, before, target, content, changed = self._plan(item)
-        if changed:
-            assert self.commit is not None
-            await self.commit.write(target, content, entry)
+        try:
+            entry, before, target, content, changed = self._plan(item)
+            if changed:
+                assert self.commit is not None
+                await self.commit.write(target, content, entry)
+        except (OSError, sqlite3.Error) as exc:  # one line and a count per article, not a traceback each
+            raise storage_failed("Hexo archive", item, exc, self.stats) from None
         self._record(entry, changed, before, indexed=changed)
         return item
 
@@ -124,6 +129,7 @@ class HexoPipeline:
         listing_mtime = to_epoch(mtime) or (before.listing_mtime if before else 0)
         entry = Entry(doc_id, rel, content_hash(content), listing_mtime)
         target = self.root / rel
+        confine(self.root, target)  # a symlinked category folder must not lead out
         return entry, before, target, content, not _same_bytes(target, content)
 
     def _record(self, entry: Entry, written: bool, before: Entry | None, *, indexed: bool) -> None:

@@ -32,6 +32,7 @@ from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownC
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
 from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.guards import listing_limit, note_listing_problems, other_document
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
@@ -244,6 +245,11 @@ class ArticleSpiderBase(scrapy.Spider):
             self.logger.error("Could not extract %s: %r", response.url, exc, exc_info=True)
             report(self.crawler, response.request, "failed", "extract_error")
             return
+        other = other_document(item, meta)
+        if other:
+            self.logger.warning("Not storing %s: %s", response.url, other)
+            report(self.crawler, response.request, "failed", "other_page")
+            return
         when = published_at(item)
         if self.window.position(when) != 0:
             self.logger.info(
@@ -372,6 +378,7 @@ class FinanceSpider(ArticleSpiderBase):
             )
             yield from self._end_stream(stream.index)
             return
+        note_listing_problems(self.crawler, page, response.url)
         stats = self.crawler.stats
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(LISTINGS + "entries", len(page.entries))
@@ -401,10 +408,11 @@ class FinanceSpider(ArticleSpiderBase):
             yield from self._end_stream(stream.index)
 
     def _parse_page(self, source: Source, response: Response, page_no: int) -> ListingPage:
+        limit = listing_limit(self.crawler.settings)
         if isinstance(source, RollSource):
-            return parse_roll_api(response.body, page=page_no, num=self.num)
+            return parse_roll_api(response.body, page=page_no, num=self.num, limit=limit)
         text = response.text if isinstance(response, scrapy.http.TextResponse) else response.body
-        return parse_html_listing(text, response.url)
+        return parse_html_listing(text, response.url, limit=limit)
 
     def _request_once(self, entry: ListingEntry, channel: Channel):
         """The article request, or None (reported as a duplicate) for a doc_id listed before
