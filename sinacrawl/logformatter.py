@@ -76,7 +76,11 @@ class ShortLogFormatter(LogFormatter):
         install_traceback_filter()
 
     def dropped(
-        self, item: Any, exception: BaseException, response: Response | Failure | None, spider: Spider
+        self,
+        item: Any,
+        exception: BaseException,
+        response: Response | Failure | None,
+        spider: Spider,
     ) -> LogFormatterResult:
         result = super().dropped(item, exception, response, spider)
         result["msg"] = "Dropped %(item)s: %(exception)s"
@@ -84,7 +88,11 @@ class ShortLogFormatter(LogFormatter):
         return result
 
     def item_error(
-        self, item: Any, exception: BaseException, response: Response | Failure | None, spider: Spider
+        self,
+        item: Any,
+        exception: BaseException,
+        response: Response | Failure | None,
+        spider: Spider,
     ) -> LogFormatterResult:
         result = super().item_error(item, exception, response, spider)
         result["msg"] = "Error processing %(item)s: %(exception)r"

@@ -278,9 +278,7 @@ def _doc_id_from_docid(value: object) -> str | None:
     return None
 
 
-def roll_entry(
-    raw: Mapping, refused: list[tuple[str, str]] | None = None
-) -> ListingEntry | None:
+def roll_entry(raw: Mapping, refused: list[tuple[str, str]] | None = None) -> ListingEntry | None:
     """One roll API record as a ListingEntry; None when it names no Sina article URL."""
     url = _article_url(raw.get("url"), refused) or _article_url(raw.get("wapurl"), refused)
     if url is None:

@@ -99,7 +99,10 @@ class HexoPipeline:
             if changed:
                 assert self.commit is not None
                 await self.commit.write(target, content, entry)
-        except (OSError, sqlite3.Error) as exc:  # one line and a count per article, not a traceback each
+        except (
+            OSError,
+            sqlite3.Error,
+        ) as exc:  # one line and a count per article, not a traceback each
             raise storage_failed("Hexo archive", item, exc, self.stats) from None
         self._record(entry, changed, before, indexed=changed)
         return item

@@ -29,11 +29,11 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, UsageError
 
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
+from sinacrawl.config import problems
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
-from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.extractors import ExtractionPool
 from sinacrawl.guards import listing_limit, note_listing_problems, other_document
-from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
     ListingEntry,
@@ -177,15 +177,11 @@ def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[s
 
 
 def check_settings(crawler: Crawler) -> None:
-    """Settings a spider depends on, validated before anything is fetched."""
-    try:
-        parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
-    except UpstreamError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        pool_size(crawler.settings.get("EXTRACT_PROCESSES"), cpus=1, distributed=False)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    """Settings a spider depends on, validated before anything is fetched (the ``crawl``
+    command has checked them already; other ways of starting a crawl have not)."""
+    bad = list(problems(crawler.settings))
+    if bad:
+        raise UsageError("; ".join(bad))
 
 
 # --- the shared article step ------------------------------------------------------------------
