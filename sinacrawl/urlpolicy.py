@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 
 from sinacrawl.parsing.urls import is_sina_host
 
@@ -159,6 +159,9 @@ class UrlPolicyMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> UrlPolicyMiddleware:
+        # Off only for test harnesses whose synthetic spiders fetch 127.0.0.1 directly.
+        if not crawler.settings.getbool("SINACRAWL_URL_POLICY", True):
+            raise NotConfigured("SINACRAWL_URL_POLICY is off")
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:

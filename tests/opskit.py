@@ -137,6 +137,8 @@ OPS_SETTINGS = {
     "ITEM_PIPELINES": '{"opsspiders.BrokenStore": 100}',
     "SPIDER_MIDDLEWARES": "{}",
     "ROBOTSTXT_OBEY": "False",
+    # The synthetic spider fetches the test server at 127.0.0.1 directly, not a Sina host.
+    "SINACRAWL_URL_POLICY": "False",
     "RETRY_ENABLED": "False",
     "TELNETCONSOLE_ENABLED": "False",
     "LOG_LEVEL": "INFO",
