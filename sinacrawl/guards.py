@@ -111,16 +111,3 @@ class ArticlePageGuardMiddleware:
             )
         return response
 
-
-def other_document(item: object, meta: dict) -> str | None:
-    """Why an extracted item is not the document its request asked for, else None.
-
-    A page naming another document as its own (its canonical URL) must not be stored under
-    either id: under the requested one it would be the wrong text, under its own it would
-    overwrite an article that page does not hold.
-    """
-    wanted = meta.get("doc_id")
-    got = item.get("doc_id") if hasattr(item, "get") else None
-    if wanted and got and str(got) != str(wanted):
-        return f"the page of {wanted} says it is document {str(got)[:80]}"
-    return None

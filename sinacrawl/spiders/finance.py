@@ -33,7 +33,7 @@ from sinacrawl.config import problems
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
 from sinacrawl.extractors import ExtractionPool
-from sinacrawl.guards import listing_limit, note_listing_problems, other_document
+from sinacrawl.guards import listing_limit, note_listing_problems
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
     ListingEntry,
@@ -240,11 +240,6 @@ class ArticleSpiderBase(scrapy.Spider):
             # One unreadable page must not stop the crawl; it is counted and shown in full.
             self.logger.error("Could not extract %s: %r", response.url, exc, exc_info=True)
             report(self.crawler, response.request, "failed", "extract_error")
-            return
-        other = other_document(item, meta)
-        if other:
-            self.logger.warning("Not storing %s: %s", response.url, other)
-            report(self.crawler, response.request, "failed", "other_page")
             return
         when = published_at(item)
         if self.window.position(when) != 0:
