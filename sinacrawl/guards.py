@@ -110,4 +110,3 @@ class ArticlePageGuardMiddleware:
                 "received; a Content-Length shorter than the page?)"
             )
         return response
-
