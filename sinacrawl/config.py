@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sinacrawl.archive import INDEX_DIR
 from sinacrawl.extractors import pool_size
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.pipelines.mongo import Redactor
@@ -154,8 +155,16 @@ def _progress(text: str) -> str | None:
     return f"expected one of {', '.join(PROGRESS_MODES)}"
 
 
+def _archive(text: str) -> str | None:
+    problem = _folder("archive")(text)
+    state = Path(text).expanduser() / INDEX_DIR
+    if problem is None and state.exists() and not state.is_dir():
+        return f"its state folder {state} is a file; move it away (it is rebuilt)"
+    return problem
+
+
 CHECKS: dict[str, Check] = {
-    "ARCHIVE_DIR": _folder("archive"),
+    "ARCHIVE_DIR": _archive,
     "HEXO_TIMEZONE": _timezone,
     "MONGO_URI": _mongo_uri,
     "MONGO_SPOOL_DIR": _folder("MongoDB spool"),

@@ -278,3 +278,29 @@ a.end_writing(mark)  # a clean end, the folder still read-only
     assert swept == 1
     assert list(archive.rglob(".sinacrawl-tmp-*")) == []
     assert os.listdir(archive / ".sinacrawl" / "writers") == []
+
+
+def test_a_crawl_that_cannot_start_exits_with_the_status_its_summary_reports(tmp_path):
+    """An archive whose state folder cannot be used (found only when the store opens): the
+    process, the summary file and the log's summary line all say exit 1."""
+    archive = tmp_path / "archive"
+    (archive / ".sinacrawl").mkdir(parents=True)
+    (archive / ".sinacrawl" / "writers").write_text("a file where a folder should be")
+    summary = tmp_path / "summary.json"
+    command = [sys.executable, "-m", "scrapy", "crawl", "finance"]
+    settings = {
+        "ARCHIVE_DIR": str(archive),
+        "SINACRAWL_LOCK": "off",
+        "SINACRAWL_UPSTREAM": "http://127.0.0.1:9",
+        "SINACRAWL_SUMMARY": str(summary),
+    }
+    for name, value in settings.items():
+        command += ["-s", f"{name}={value}"]
+    done = subprocess.run(
+        command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 1, log[-3000:]
+    assert json.loads(summary.read_text("utf-8"))["exit_status"] == 1
+    assert re.findall(r"run summary: exit (\d+)", log) == ["1"]
+    assert "the crawl could not start: [Errno 20] Not a directory" in log

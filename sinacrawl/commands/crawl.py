@@ -89,6 +89,8 @@ class Command(ScrapyCrawl):
             exc = None if task.cancelled() else task.exception()
             if isinstance(exc, UsageError):
                 usage.append(str(exc))
+            elif isinstance(exc, OSError):  # the archive or a state file: its message says it
+                logger.error("the crawl could not start: %s", exc)
             elif exc is not None:
                 logger.error("the crawl could not start", exc_info=exc)
 

@@ -331,9 +331,12 @@ class RunSummary:
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
-        code, reasons = decide(
-            values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
-        )
+        if values.get("start_time") is None:  # closed before it opened: the crawl never ran
+            code, reasons = ExitCode.ERROR, ["the crawl could not start (see the error above)"]
+        else:
+            code, reasons = decide(
+                values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+            )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
         started = values.get("start_time")
