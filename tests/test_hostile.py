@@ -254,7 +254,7 @@ def test_a_temp_file_left_by_any_writer_is_swept_by_the_next_run(tmp_path):
     script = f"""
 import errno
 from sinacrawl import archive as a
-root = Path({str(archive)!r})
+root = a.Path({str(archive)!r})
 swept, mark = a.begin_writing(root)
 def read_only(*args, **kwargs):
     raise PermissionError(errno.EACCES, "Permission denied")
