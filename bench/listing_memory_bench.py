@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/listing_memory_bench.py [--pages 3] [--entries 100000]
                                                    [--limit 1000] [--budget-mb 400]
+                                                   [--seconds 300]
 
 A hostile mirror on 127.0.0.1 (a thread in this process) serves the roll API: ``--pages``
 pages of ``--entries`` entries each (short ``//sina.cn/doc-…`` URLs, so a page stays under
@@ -74,6 +75,9 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--budget-mb", type=float, default=400.0)
+    parser.add_argument(
+        "--seconds", type=int, default=300, help="CLOSESPIDER_TIMEOUT: an uncapped crawl is long"
+    )
     args = parser.parse_args()
 
     server, counts = serve(args.pages, args.entries)
@@ -83,6 +87,7 @@ def main() -> int:
         "SINACRAWL_UPSTREAM": upstream,
         "ARCHIVE_DIR": str(work / "archive"),
         "LISTING_MAX_ENTRIES": str(args.limit),
+        "CLOSESPIDER_TIMEOUT": str(args.seconds),
         "AUTOTHROTTLE_ENABLED": "False",
         "DOWNLOAD_DELAY": "0",
         "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
