@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.logformatter import LogFormatter
 
 if TYPE_CHECKING:
-    from scrapy import Spider
-    from scrapy.http import Response
     from scrapy.logformatter import LogFormatterResult
-    from twisted.python.failure import Failure
 
 SCRAPER_LOGGER = "scrapy.core.scraper"
 
@@ -75,26 +72,19 @@ class ShortLogFormatter(LogFormatter):
         super().__init__()
         install_traceback_filter()
 
-    def dropped(
-        self,
-        item: Any,
-        exception: BaseException,
-        response: Response | Failure | None,
-        spider: Spider,
-    ) -> LogFormatterResult:
-        result = super().dropped(item, exception, response, spider)
-        result["msg"] = "Dropped %(item)s: %(exception)s"
-        result["args"] = {"item": item_name(item), "exception": exception}
-        return result
+    def dropped(self, item: Any, exception: BaseException, *args: Any) -> LogFormatterResult:
+        result = super().dropped(item, exception, *args)
+        return _naming(result, "Dropped %(item)s: %(exception)s", item, exception)
 
-    def item_error(
-        self,
-        item: Any,
-        exception: BaseException,
-        response: Response | Failure | None,
-        spider: Spider,
-    ) -> LogFormatterResult:
-        result = super().item_error(item, exception, response, spider)
-        result["msg"] = "Error processing %(item)s: %(exception)r"
-        result["args"] = {"item": item_name(item), "exception": exception}
-        return result
+    def item_error(self, item: Any, exception: BaseException, *args: Any) -> LogFormatterResult:
+        result = super().item_error(item, exception, *args)
+        return _naming(result, "Error processing %(item)s: %(exception)r", item, exception)
+
+
+def _naming(
+    result: LogFormatterResult, msg: str, item: Any, exception: BaseException
+) -> LogFormatterResult:
+    """Scrapy's log line with ``msg`` instead, the item named by :func:`item_name`."""
+    result["msg"] = msg
+    result["args"] = {"item": item_name(item), "exception": exception}
+    return result

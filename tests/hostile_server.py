@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FIXTURES
+from tests.opskit import in_thread
 
 MAX_REQUESTS = 2000  # a crawl that goes astray is cut off here, not left running
 ROLL_PATH = "/feed.mix.sina.com.cn/api/roll/get"
@@ -133,14 +134,8 @@ def serving(site: HostileSite) -> Iterator[HostileSite]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), site.handler())
     server.daemon_threads = True
     site.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with in_thread(server):
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 FAST = {
