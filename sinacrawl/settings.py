@@ -118,6 +118,9 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
 # --- hostile input (docs/security.md): settings are checked by sinacrawl.config first ---
 # Entries one listing page may contribute; Sina's hold 50-200, the rest is ignored.
 LISTING_MAX_ENTRIES = _env("LISTING_MAX_ENTRIES", 1000)
+# Only http(s) URLs on Sina hosts are fetched (sinacrawl.urlpolicy); off only for test
+# harnesses whose synthetic spiders fetch 127.0.0.1 directly.
+SINACRAWL_URL_POLICY = True
 # Item errors and drops name the doc_id, not the whole item (sinacrawl.logformatter).
 LOG_FORMATTER = "sinacrawl.logformatter.ShortLogFormatter"
 
