@@ -538,8 +538,13 @@ def parse_html_listing(
     entries: list[ListingEntry] = []
     refused: list[tuple[str, str]] = []
     nodes = selector.css(layout.item)
+    malformed: list[str] = []
     for node in nodes[:limit]:
-        entry = _html_entry(node, layout, base_url, reference, refused)
+        try:
+            entry = _html_entry(node, layout, base_url, reference, refused)
+        except ValueError:  # lxml refuses strings with control bytes from a broken page
+            malformed.append("bad_entry")
+            continue
         if entry is not None:
             entries.append(entry)
     next_url = _next_page(selector, base_url, refused)
@@ -551,6 +556,7 @@ def parse_html_listing(
         skipped=read - len(entries),
         refused=tuple(refused),
         excess=len(nodes) - read,
+        malformed=tuple(dict.fromkeys(malformed)),
     )
 
 
@@ -562,7 +568,8 @@ def _html_entry(
     refused: list[tuple[str, str]],
 ) -> ListingEntry | None:
     link = node.css(layout.link)
-    href = link.attrib.get("href") if link else None
+    # @href, not .attrib: building the attribute dict fails on a name with control bytes.
+    href = link.xpath("@href").get() if link else None
     url = _article_url(urljoin(base_url, href.strip()), refused) if href else None
     if url is None:
         return None
@@ -570,7 +577,7 @@ def _html_entry(
     time_text = " ".join(node.css(f"{layout.time} ::text").getall())
     image = None
     if layout.image:
-        src = node.css(layout.image).attrib.get("src")
+        src = node.css(layout.image).xpath("@src").get()
         image = _absolute_image(urljoin(base_url, src)) if src else None
     return ListingEntry(
         url=url,
