@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sinacrawl.archive import INDEX_DIR
 from sinacrawl.extractors import pool_size
 from sinacrawl.middlewares import UpstreamError, parse_upstream
-from sinacrawl.pipelines.mongo import Redactor
+from sinacrawl.runstate import state_dir_of
+from sinacrawl.stores.mongo.redact import Redactor
 
 Check = Callable[[str], str | None]
 """A check takes the value as text and returns what would be valid, or None when fine."""
@@ -157,7 +157,7 @@ def _progress(text: str) -> str | None:
 
 def _archive(text: str) -> str | None:
     problem = _folder("archive")(text)
-    state = Path(text).expanduser() / INDEX_DIR
+    state = state_dir_of(Path(text).expanduser())
     if problem is None and state.exists() and not state.is_dir():
         return f"its state folder {state} is a file; move it away (it is rebuilt)"
     return problem

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from sinacrawl import __version__
+from sinacrawl.yesno import yes_no
 
 
 def _env(name: str, default=None):
@@ -129,12 +130,12 @@ FEED_EXPORT_ENCODING = "utf-8"
 ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
-    "sinacrawl.pipelines.hexo.HexoPipeline": 300,
-    # Only active when MONGO_URI is set (it raises NotConfigured otherwise).
-    "sinacrawl.pipelines.mongo.MongoPipeline": 400,
+    # Every item to every configured store: the Hexo archive (ARCHIVE_DIR) and MongoDB
+    # (MONGO_URI); see sinacrawl/stores/__init__.py.
+    "sinacrawl.pipelines.store.StorePipeline": 300,
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
-STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")
+STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False
