@@ -24,11 +24,11 @@ from sinacrawl.flashposts import day_key, day_post_path, render_day
 from sinacrawl.posts import checked_timezone
 from sinacrawl.runstate import FLASH_DIR, state_dir_of
 from sinacrawl.state import to_epoch
+from sinacrawl.storeguard import FAILED, confine, storage_reason
 
 logger = logging.getLogger(__name__)
 
 STAT = "sinacrawl/flashes/hexo/"
-STORAGE_FAILED = "sinacrawl/storage/failed/flash_posts"
 # Day files read for the known flashes: the feed reaches back two to three days.
 KNOWN_DAYS = 10
 
@@ -133,9 +133,12 @@ class FlashDays:
             try:
                 self._write_day(*key)
             except OSError as exc:
+                # The day stays as it was on disk; the anchor does not move (exit 4), so the
+                # next run takes the day's new flashes again.
+                reason = storage_reason(exc)
                 if self.stats is not None:
-                    self.stats.inc_value(STORAGE_FAILED)
-                logger.error("could not write the 7x24 post of %s: %s", key[1], exc)
+                    self.stats.inc_value(FAILED + reason)
+                logger.error("could not write the 7x24 post of %s: %s (%s)", key[1], reason, exc)
             self._dirty.discard(key)
         self._changes = 0
         # Days stay loaded: a later flash of the same day merges into what was written.
@@ -144,6 +147,7 @@ class FlashDays:
         flashes = self._loaded[(feed, day)]
         content = render_day(day, in_time_order(flashes), self.hexo_timezone, feed)
         target = self.root / day_post_path(day, feed)
+        confine(self.root, target)  # a symlinked category folder must not lead out
         if not same_bytes(target, content):
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(target, content, self.mode)
