@@ -22,9 +22,12 @@ code  name                meaning
 6     coverage            too many items lack date, source or body (watchdog)
 7     lock_held           another run holds the lock; this one did nothing
 8     interrupted         stopped early: Ctrl-C/SIGTERM, memory limit, or cancelled
+9     gap                 a channel's archive has a gap this run could not close (days
+                          older than SINACRAWL_CATCHUP_DAYS, failed days or listings); the
+                          log and the summary's ``gaps`` give the command that fills it
 ====  ==================  ==================================================================
 
-When several apply, the lowest-numbered failure of 4, 3, 5, 6, 8 (in that order of severity)
+When several apply, the first failure of 4, 3, 5, 6, 8, 9 (in that order of severity)
 is the exit status; the summary lists every reason.
 """
 
@@ -74,6 +77,7 @@ class ExitCode(IntEnum):
     COVERAGE = 6
     LOCK_HELD = 7
     INTERRUPTED = 8
+    GAP = 9
 
 
 SEVERITY = (
@@ -82,6 +86,7 @@ SEVERITY = (
     ExitCode.NOTHING_STORED,
     ExitCode.COVERAGE,
     ExitCode.INTERRUPTED,
+    ExitCode.GAP,
 )
 
 
@@ -184,6 +189,7 @@ def decide(
     coverage: Sequence[str] = (),
     benign_drops: tuple[str, ...] = DEFAULT_BENIGN_DROPS,
     shared_queue: bool = False,
+    gaps: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[ExitCode, list[str]]:
     """The exit status of a finished run and every reason for it (empty when all is well).
 
@@ -206,6 +212,10 @@ def decide(
         ExitCode.COVERAGE: "field coverage too low: " + "; ".join(coverage) if coverage else None,
         ExitCode.INTERRUPTED: f"run stopped early ({close_reason})"
         if close_reason in INTERRUPTED_REASONS
+        else None,
+        ExitCode.GAP: f"{len(gaps)} gap(s) not closed: "
+        + "; ".join(f"{g['channel']} {g['from']} to {g['to']}" for g in gaps)
+        if gaps
         else None,
     }
     reasons = [reason for code in SEVERITY if (reason := found[code])]
@@ -331,8 +341,18 @@ class RunSummary:
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
+        history = spider.history_report(reason) if hasattr(spider, "history_report") else {}
+        for name, days in history.get("channels", {}).items():
+            if days["days_total"] or days["days_incomplete"]:
+                self.channels.setdefault(name, {"stored": 0, "newest_published_at": None})
+                self.channels[name].update(days)
         code, reasons = decide(
-            values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+            values,
+            reason,
+            coverage,
+            self.benign_drops,
+            shared_queue=self.shared_queue,
+            gaps=history.get("gaps", ()),
         )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
@@ -351,6 +371,7 @@ class RunSummary:
             else None,
             "articles": article_counts(values),
             "channels": dict(sorted(self.channels.items())),
+            "gaps": list(history.get("gaps", ())),
             "coverage": watchdog.report() if watchdog else None,
             "pages": {
                 "requests": values.get("downloader/request_count", 0),
