@@ -643,7 +643,9 @@ class FinanceSpider(ArticleSpiderBase):
                 run.gaps.append(span)
                 yield from self._end_stream(index)
                 return
-            yield from self._go_deeper(index, "it has no day windows (an HTML listing)")
+            yield from self._go_deeper(
+                index, "it has no day windows (an HTML listing)", level=logging.INFO
+            )
             return
         days = days_between(run.low, run.high)
         if not self.backfill and len(days) > self.catchup_days:
@@ -785,13 +787,14 @@ class FinanceSpider(ArticleSpiderBase):
             f"{times[0]:%Y-%m-%d %H:%M} to {times[-1]:%Y-%m-%d %H:%M})",
         )
 
-    def _go_deeper(self, index: int, why: str) -> Iterator[Any]:
+    def _go_deeper(self, index: int, why: str, level: int = logging.WARNING) -> Iterator[Any]:
         """Walk on, newest first, from the walk's last page back to ``low`` (page cap
         ``SINACRAWL_HISTORY_MAX_PAGES``)."""
         stream, run = self.streams[index], self.runs[index]
         if index not in self._warned_windows:
             self._warned_windows.add(index)
-            self.logger.warning(
+            self.logger.log(
+                level,
                 "Channel %s (%s): %s; walking its listing newest first back to %s instead "
                 "(up to %d pages)",
                 stream.channel.name,
