@@ -326,3 +326,26 @@ def test_a_channel_that_ignores_day_windows_is_walked_instead_and_said_once(tmp_
 def test_backfill_command_covers_whole_days():
     gap = (day_start(date(2026, 10, 1)) + 3600, day_start(date(2026, 10, 5)) + 1)
     assert backfill_command("macro", gap).endswith("since=2026-10-01 -a until=2026-10-06")
+
+
+@pytest.mark.slow
+def test_an_html_listing_channel_is_walked_back_to_since(tmp_path: Path):
+    config = site([10] * 20, name="listed", pageid=0, lid=0, path="roll")
+    config["html_listings"] = [{"cid": 56592, "channel": "listed", "per_page": 20}]
+    archive = tmp_path / "archive"
+    with mocksite_process(config, tmp_path / "site") as running:
+        result = crawl(
+            running, tmp_path / "run", archive, channels="listed", since="2026-11-08",
+            until="2026-11-12",
+        )  # fmt: skip
+        wanted = published_between(
+            running.catalog,
+            "listed",
+            datetime(2026, 11, 8, tzinfo=BEIJING),
+            datetime(2026, 11, 12, tzinfo=BEIJING),
+        )
+        listings = running.paths("/finance.sina.com.cn/roll/c/")
+    assert result.returncode == ExitCode.OK, result.log[-3000:]
+    assert set(post_ids(archive)) == {a.doc_id for a in wanted}
+    assert len(listings) == 7  # 20 a page, 10 a day: back to Nov 8, no further
+    assert "WARNING: Channel listed" not in result.log

@@ -321,6 +321,8 @@ class StreamRun:
     """The history part, ``[low, high)``: what the walk did not reach."""
     high: int = 0
     days: deque[date] = field(default_factory=deque)
+    deeper_page: int | None = None
+    """The next page of a walk past ``max_pages``, sent once the queue has drained."""
     awaiting: bool = False
     """A listing request of this stream is out."""
     windows: bool | None = None
@@ -683,6 +685,13 @@ class FinanceSpider(ArticleSpiderBase):
             run.awaiting = True
             yield self.day_request(self.streams[index], day, 1)
             return
+        if run.phase == "deeper" and run.deeper_page is not None:
+            page, run.deeper_page = run.deeper_page, None
+            run.awaiting = True
+            yield self.deeper_request(self.streams[index], page)
+            return
+        if run.phase == "deeper":
+            self.tracker.pages_done((index, "deeper"))
         yield from self._end_stream(index)
 
     def day_request(self, stream: Stream, day: date, page: int):
@@ -809,14 +818,16 @@ class FinanceSpider(ArticleSpiderBase):
     def _deeper_next(
         self, stream: Stream, page: ListingPage | None, page_no: int, older: int
     ) -> Iterator[Any]:
+        """After deeper page ``page_no`` (0: none yet): note the next one, which ``_advance``
+        sends once the stream's queue has drained, or what is left unread."""
         run = self.runs[stream.index]
-        done = older or (page is not None and not page.has_more)
-        if done:
-            if older and not self.tracker.failed[stream.index]:
+        run.deeper_page = None
+        if older or (page is not None and not page.has_more):
+            if older or page.entries:  # reached low, or the listing's true end
                 run.covered.append((run.low, run.high))
-            yield from self._end_deeper(stream.index)
-            return
-        if page_no >= self.history_max_pages:
+            else:  # an empty page before ``low``: the listing stops short of it
+                run.gaps.append((run.low, run.reach or run.high))
+        elif page_no >= self.history_max_pages:
             self.logger.error(
                 "Channel %s: SINACRAWL_HISTORY_MAX_PAGES=%d pages read without reaching %s",
                 stream.channel.name,
@@ -824,24 +835,19 @@ class FinanceSpider(ArticleSpiderBase):
                 describe((run.low, run.high))["from"],
             )
             run.gaps.append((run.low, run.reach or run.high))
-            yield from self._end_deeper(stream.index)
-            return
-        if isinstance(stream.source, HtmlSource):
-            url = run.next_url if page_no else None
-            if page_no and not url:
-                run.gaps.append((run.low, run.reach or run.high))
-                yield from self._end_deeper(stream.index)
-                return
-            request = self.listing_request(stream, page_no + 1, url)
+        elif isinstance(stream.source, HtmlSource) and page_no and not run.next_url:
+            run.gaps.append((run.low, run.reach or run.high))
         else:
-            request = self.listing_request(stream, page_no + 1)
-        request.meta["deeper_page"] = request.meta.pop("listing_page")
-        run.awaiting = True
-        yield request
+            run.deeper_page = page_no + 1
+        yield from self._advance(stream.index)
 
-    def _end_deeper(self, index: int) -> Iterator[Any]:
-        self.tracker.pages_done((index, "deeper"))
-        yield from self._end_stream(index)
+    def deeper_request(self, stream: Stream, page: int):
+        """Page ``page`` of a walk past ``max_pages`` (not a "next page" that the
+        incremental middleware may cut short: the part before was another run's)."""
+        url = self.runs[stream.index].next_url if isinstance(stream.source, HtmlSource) else None
+        request = self.listing_request(stream, page, url if page > 1 else None)
+        request.meta["deeper_page"] = request.meta.pop("listing_page")
+        return request
 
     # --- bookkeeping ---
 
