@@ -52,6 +52,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost, TimeoutError
 
 from sinacrawl.exceptions import DropArticle, DuplicateArticle
 from sinacrawl.middlewares import OffsiteRedirect, RedirectLoop, TooManyRedirects
+from sinacrawl.state import CompactMap
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -166,7 +167,7 @@ class ArticleAccounting:
         self.crawler = crawler
         self.stats = crawler.stats
         self.pending: dict[str, str] = {}  # doc_id -> URL
-        self.finished: dict[str, str] = {}  # doc_id -> the stat it was counted under
+        self.finished = CompactMap()  # doc_id -> the stat it was counted under
         # Counted as duplicate because the seen-filter refused its request: see the docstring.
         self.refused: set[str] = set()
         self._just_scheduled: tuple[Request, str] | None = None

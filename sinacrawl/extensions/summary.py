@@ -48,6 +48,7 @@ from scrapy import signals
 
 from sinacrawl.extensions.accounting import article_store_failed, shares_queue
 from sinacrawl.extensions.watchdog import CoverageWatchdog
+from sinacrawl.state import CompactMap
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -279,7 +280,7 @@ class RunSummary:
         self.benign_drops = benign_drops
         self.channels: dict[str, dict[str, Any]] = {}
         # A store that writes in batches may refuse an item after it was counted here.
-        self._stored_in: dict[str, str] = {}  # doc_id -> channel
+        self._stored_in = CompactMap()  # doc_id -> channel
         self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
         self.shared_queue = shares_queue(crawler.settings)
