@@ -321,6 +321,8 @@ class StreamRun:
     """The history part, ``[low, high)``: what the walk did not reach."""
     high: int = 0
     days: deque[date] = field(default_factory=deque)
+    held: Any = None
+    """The walk's next page, held back until the stream's queue has drained."""
     deeper_page: int | None = None
     """The next page of a walk past ``max_pages``, sent once the queue has drained."""
     awaiting: bool = False
@@ -396,9 +398,9 @@ class FinanceSpider(ArticleSpiderBase):
         spider.history = HistoryState.load(state_dir(settings) / STATE_FILE)
         spider.catchup_days = max(0, settings.getint("SINACRAWL_CATCHUP_DAYS", 7))
         spider.history_max_pages = max(1, settings.getint("SINACRAWL_HISTORY_MAX_PAGES", 200))
-        # The next day's listing goes out once this few of a stream's articles are left,
-        # so the queue holds about one day, never the whole range.
-        spider.low_water = max(1, 2 * settings.getint("CONCURRENT_REQUESTS", 16))
+        # A stream's next listing page or day goes out once this few of its articles are
+        # left, so the queue holds a few pages or about one day, never the whole range.
+        spider.low_water = max(2 * spider.num, 2 * settings.getint("CONCURRENT_REQUESTS", 16))
         return spider  # type: ignore[return-value]
 
     async def start(self) -> AsyncIterator[Any]:
@@ -475,6 +477,7 @@ class FinanceSpider(ArticleSpiderBase):
         if page.skipped:
             stats.inc_value(LISTINGS + "entries_skipped", page.skipped)
         self._note_reach(run, page, page_no, deeper)
+        waiting = self.tracker.pending[stream.index]  # articles of earlier pages still out
         older = 0
         bucket = (stream.index, "deeper" if deeper else "walk")
         for entry in page.entries:
@@ -495,7 +498,12 @@ class FinanceSpider(ArticleSpiderBase):
         next_request = self._next_page(stream, page, page_no, older)
         if next_request is not None:
             run.awaiting = True
-            yield next_request
+            if waiting > self.low_water:
+                # Listings go first (priority): sent now, every page's entries would be
+                # queued before the first article is fetched.
+                run.held = next_request
+            else:
+                yield next_request
         else:
             yield from self._after_walk(stream.index, run.walk_ended)
 
@@ -673,12 +681,17 @@ class FinanceSpider(ArticleSpiderBase):
         yield from self._advance(index)
 
     def _advance(self, index: int) -> Iterator[Any]:
-        """The stream's next history listing request, once its queue has drained enough;
-        the next stream's start once it has nothing left to list."""
+        """The stream's next listing request (a held walk page, a day window, a deeper
+        page) once its queue has drained enough; the next stream's start once it has
+        nothing left to list."""
         run = self.runs[index]
-        if run.phase not in ("days", "deeper") or run.awaiting:
-            return
         if self.tracker.pending[index] > self.low_water:
+            return
+        if run.held is not None:
+            request, run.held = run.held, None
+            yield request
+            return
+        if run.phase not in ("days", "deeper") or run.awaiting:
             return
         if run.phase == "days" and run.days:
             day = run.days.popleft()
@@ -979,7 +992,7 @@ class FinanceSpider(ArticleSpiderBase):
         for stream, run in zip(self.streams, self.runs, strict=True):
             if stream.index not in self._answered or run.phase == "done":
                 continue
-            if run.phase == "walk" and run.awaiting:
+            if run.phase == "walk" and run.awaiting and run.held is None:
                 run.awaiting = False
                 requests += self._after_walk(stream.index, "known")
             for doc_id in [d for d, key in self.tracker.owner.items() if key[0] == stream.index]:
