@@ -36,7 +36,12 @@ if str(REPO) not in sys.path:
 
 from bench.crawl_bench import crawl_settings, machine  # noqa: E402
 from sinacrawl.parsing.dates import BEIJING  # noqa: E402
-from sinacrawl.testing.process import RunningSite, child_env, mocksite_process  # noqa: E402
+from sinacrawl.testing.process import (  # noqa: E402
+    RunningSite,
+    child_env,
+    crawl_command,
+    mocksite_process,
+)
 
 MARKS = (0.10, 0.50, 1.00)
 NEWEST = datetime(2026, 11, 20, 12, 0, tzinfo=BEIJING)
@@ -90,9 +95,6 @@ def peak_rss_mb(pid: int) -> float:
 
 def crawl(site: RunningSite, work: Path, name: str, args: dict[str, str], wanted: set[str]) -> Run:
     archive = work / name / "archive"
-    command = [sys.executable, "-m", "scrapy", "crawl", "finance"]
-    for key, value in args.items():
-        command += ["-a", f"{key}={value}"]
     settings = {
         **crawl_settings(16),
         "SINACRAWL_UPSTREAM": site.url,
@@ -100,8 +102,7 @@ def crawl(site: RunningSite, work: Path, name: str, args: dict[str, str], wanted
         "SINACRAWL_LOCK": "off",
         "MEMUSAGE_ENABLED": "False",
     }
-    for key, value in settings.items():
-        command += ["-s", f"{key}={value}"]
+    command = crawl_command("finance", args, settings)
     run = Run(name, articles=len(wanted))
     start = len(site.requests())
     offset = site.log_path.stat().st_size

@@ -10,7 +10,6 @@ import random
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -29,22 +28,16 @@ from sinacrawl.testing.process import (
     REPO,
     RunningSite,
     child_env,
+    crawl_command,
     mocksite_process,
     run_crawl,
     stop_process,
 )
+from tests.test_crawl_e2e import FAST as E2E_FAST
 
 ROLL = "/feed.mix.sina.com.cn/api/roll/get"
 NEWEST = datetime(2026, 11, 20, 12, 0, tzinfo=BEIJING)
-FAST = {
-    "AUTOTHROTTLE_ENABLED": "False",
-    "DOWNLOAD_DELAY": "0",
-    "CONCURRENT_REQUESTS": "16",
-    "CONCURRENT_REQUESTS_PER_DOMAIN": "16",
-    "RETRY_TIMES": "1",
-    "DOWNLOAD_TIMEOUT": "5",
-    "SINACRAWL_LOCK": "off",
-}
+FAST = {**E2E_FAST, "SINACRAWL_LOCK": "off"}
 
 
 def site(per_day: list[int], now: datetime = NEWEST, **channel: Any) -> dict[str, Any]:
@@ -202,16 +195,14 @@ def test_kill_9_during_a_backfill_then_the_same_command_loses_nothing(tmp_path: 
         for moment in range(3):
             logged = len(running.requests())
             done_before = complete_days(archive)
-            command = [sys.executable, "-m", "scrapy", "crawl", "finance"]
-            command += ["-a", f"since={since}", "-a", f"until={until}", "-a", "num=5"]
             settings = {
                 **FAST,
                 "CONCURRENT_REQUESTS": "2",
                 "SINACRAWL_UPSTREAM": running.url,
                 "ARCHIVE_DIR": str(archive),
             }
-            for name, value in settings.items():
-                command += ["-s", f"{name}={value}"]
+            args = {"since": since, "until": until, "num": "5"}
+            command = crawl_command("finance", args, settings)
             child = subprocess.Popen(
                 command,
                 cwd=REPO,

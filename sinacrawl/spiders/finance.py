@@ -586,14 +586,19 @@ class FinanceSpider(ArticleSpiderBase):
         self.runs[index].awaiting = False
         reason = failure_reason(failure.value)
         self.crawler.stats.inc_value(f"{LISTINGS}failed/{reason}")
+        day = request.meta.get("day")
         self.logger.error(
-            "Listing %s (channel %s) failed (%s): %s",
+            "Listing %s (channel %s%s) failed (%s): %s",
             request.url,
             request.meta.get("channel"),
+            f", day window {day}" if day else "",
             reason,
             failure.value,
         )
-        yield from self._listing_lost(index)
+        if day:
+            yield from self._day_lost(index, date.fromisoformat(day))
+        else:
+            yield from self._listing_lost(index)
 
     def _listing_lost(self, index: int) -> Iterator[Any]:
         """A listing page could not be read: what it would have led to is a gap."""
@@ -712,7 +717,7 @@ class FinanceSpider(ArticleSpiderBase):
         return scrapy.Request(
             day_url(stream.source, day, page, self.num),
             callback=self.parse_day,
-            errback=self.day_failed,
+            errback=self.listing_failed,
             priority=LISTING_PRIORITY,
             dont_filter=True,
             meta={
@@ -771,20 +776,6 @@ class FinanceSpider(ArticleSpiderBase):
         run.awaiting = False
         self.tracker.pages_done(bucket)
         yield from self._advance(stream.index)
-
-    def day_failed(self, failure: Failure) -> Iterator[Any]:
-        request = failure.request  # type: ignore[attr-defined]
-        reason = failure_reason(failure.value)
-        self.crawler.stats.inc_value(f"{LISTINGS}failed/{reason}")
-        self.logger.error(
-            "Day window %s (channel %s, %s) failed (%s): %s",
-            request.url,
-            request.meta.get("channel"),
-            request.meta.get("day"),
-            reason,
-            failure.value,
-        )
-        yield from self._day_lost(request.meta["stream"], date.fromisoformat(request.meta["day"]))
 
     def _day_lost(self, index: int, day: date) -> Iterator[Any]:
         """A page of a day window could not be read: the day stays incomplete."""
