@@ -857,6 +857,8 @@ class FinanceSpider(ArticleSpiderBase):
 
     def article_counted(self, doc_id: str, key: str) -> None:
         """An article ended: its day may be complete, and its stream may list more."""
+        if self._report is not None:  # closing: the books are closed, nothing more to send
+            return
         index = self.tracker.resolve(doc_id, key)
         if index is None or self.crawler.engine is None:
             return
