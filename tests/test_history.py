@@ -340,3 +340,28 @@ def test_an_html_listing_channel_is_walked_back_to_since(tmp_path: Path):
     assert set(post_ids(archive)) == {a.doc_id for a in wanted}
     assert len(listings) == 7  # 20 a page, 10 a day: back to Nov 8, no further
     assert "WARNING: Channel listed" not in result.log
+
+
+@pytest.mark.slow
+def test_a_listing_that_fails_leaves_a_gap_the_next_good_run_closes(tmp_path: Path):
+    archive = tmp_path / "archive"
+    start = NEWEST - timedelta(days=3)
+    cron = {"max_pages": "2", "num": "5"}
+
+    def cron_run(now: datetime, name: str, **extra: Any):
+        config = {**site([8] * 6, now), **extra}
+        with mocksite_process(config, tmp_path / f"site-{name}") as running:
+            return crawl(running, tmp_path / name, archive, **cron)
+
+    assert cron_run(start, "first").returncode == ExitCode.OK
+    broken = cron_run(
+        start + timedelta(hours=6),
+        "broken",
+        listing_faults={"china:1": {"kind": "status", "status": 500}},
+    )
+    assert broken.returncode == ExitCode.SPIDER_ERRORS, broken.log[-3000:]
+    (gap,) = broken.summary["gaps"]
+    assert sum("fill it with" in line for line in broken.log.splitlines()) == 1
+    healed = cron_run(start + timedelta(hours=7), "healed")
+    assert healed.returncode == ExitCode.OK, healed.log[-3000:]
+    assert healed.summary["gaps"] == [], gap

@@ -332,6 +332,8 @@ class StreamRun:
     listing_failed: bool = False
     walk_ended: str = ""
     gaps: list[Gap] = field(default_factory=list)
+    unread: Gap | None = None
+    """The range a failed walk left unread (found again by the next run)."""
     covered: list[Gap] = field(default_factory=list)
     """What this run read completely (complete days, a deeper walk that reached ``low``)."""
     days_total: int = 0
@@ -652,10 +654,11 @@ class FinanceSpider(ArticleSpiderBase):
                 describe(span)["from"],
             )
         if not isinstance(stream.source, RollSource) or why == "failed":
-            # No day windows for an HTML listing; a failed walk page means the listing is
-            # unreliable right now.
+            # No day windows for an HTML listing. A failed walk page means the listing is
+            # unreliable right now: reported, not stored, as the mark of the last clean run
+            # stays where it was and the next run finds the same gap again.
             if why == "failed":
-                run.gaps.append(span)
+                run.unread = span
                 yield from self._end_stream(index)
                 return
             yield from self._go_deeper(
@@ -867,9 +870,12 @@ class FinanceSpider(ArticleSpiderBase):
 
     def _bucket_done(self, key: BucketKey, bucket: Bucket) -> None:
         index, name = key
+        stream, run = self.streams[index], self.runs[index]
+        walked = not (bucket.failed or run.listing_failed or run.reach is None)
+        if name == "walk" and walked and run.newest is not None:
+            run.covered.append((run.reach, run.newest + 1))  # every page read and done
         if name in ("walk", "deeper"):
             return
-        stream, run = self.streams[index], self.runs[index]
         day = date.fromisoformat(name)
         start = day_start(day)
         stats = self.crawler.stats
@@ -949,6 +955,8 @@ class FinanceSpider(ArticleSpiderBase):
         for low, high in merge(run.covered):
             open_gaps = subtract(open_gaps, low, high)
         self.history.set_gaps(stream.key, open_gaps)
+        if run.unread is not None:
+            open_gaps = merge([*open_gaps, run.unread])
         walk_clean = (
             run.newest is not None
             and not run.listing_failed
