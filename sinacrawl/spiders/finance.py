@@ -55,9 +55,11 @@ from sinacrawl.history import (
     state_dir,
     subtract,
 )
+from sinacrawl.loaders import template_of
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
+    LidCheck,
     ListingEntry,
     ListingError,
     ListingPage,
@@ -77,6 +79,7 @@ SINA_DOMAINS = ["sina.com.cn", "sina.cn"]
 LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
 HISTORY = "sinacrawl/history/"
+TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -269,6 +272,9 @@ class ArticleSpiderBase(scrapy.Spider):
             self.logger.error("Could not extract %s: %r", response.url, exc, exc_info=True)
             report(self.crawler, response.request, "failed", "extract_error")
             return
+        template = template_of(item)
+        if template:
+            self.crawler.stats.inc_value(TEMPLATES + template)
         when = published_at(item)
         if self.window.position(when) != 0:
             self.logger.info(
@@ -378,6 +384,7 @@ class FinanceSpider(ArticleSpiderBase):
         self._idle_starts: dict[int, int] = {}
         # doc_ids requested in this run, at 8 bytes each: a year's backfill is 70,000 of them
         self._listed = CompactIdSet()
+        self._lid_check = LidCheck()
         # per channel: listing pages read, entries seen, article requests made
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
         # A since= run reaches back through day windows; a cron run closes gaps with them.
@@ -460,6 +467,8 @@ class FinanceSpider(ArticleSpiderBase):
         run.awaiting = False
         try:
             page = self._parse_page(stream.source, response, page_no)
+            if isinstance(stream.source, RollSource):
+                self._lid_check(stream.channel.name, stream.source.lid, page)
         except ListingError as exc:
             self.crawler.stats.inc_value(LISTINGS + "failed/malformed")
             self.logger.error(
