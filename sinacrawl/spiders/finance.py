@@ -655,6 +655,12 @@ class FinanceSpider(ArticleSpiderBase):
             yield from self._end_stream(index)
             return
         run.low, run.high = span
+        if why == "failed":
+            # The listing is unreliable right now. Reported, not stored: the mark of the
+            # last clean run stays where it was, and the next run finds the same gap again.
+            run.unread = span
+            yield from self._end_stream(index)
+            return
         if not self.backfill:
             self.logger.info(
                 "Channel %s: the listing does not reach back to where the last clean run "
@@ -662,14 +668,7 @@ class FinanceSpider(ArticleSpiderBase):
                 stream.channel.name,
                 describe(span)["from"],
             )
-        if not isinstance(stream.source, RollSource) or why == "failed":
-            # No day windows for an HTML listing. A failed walk page means the listing is
-            # unreliable right now: reported, not stored, as the mark of the last clean run
-            # stays where it was and the next run finds the same gap again.
-            if why == "failed":
-                run.unread = span
-                yield from self._end_stream(index)
-                return
+        if not isinstance(stream.source, RollSource):
             yield from self._go_deeper(
                 index, "it has no day windows (an HTML listing)", level=logging.INFO
             )
