@@ -242,10 +242,7 @@ class HistoryState:
 
         data = json.dumps({"streams": self.streams}, ensure_ascii=False, sort_keys=True)
         try:
-            atomic_write(self.path, data.encode("utf-8"), 0o644)
-        except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.path, data.encode("utf-8"), 0o644)
+            atomic_write(self.path, data.encode("utf-8"), 0o644)  # makes a missing folder
         except OSError as exc:
             logger.error("cannot record history state in %s: %s", self.path, exc)
 
