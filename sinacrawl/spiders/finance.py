@@ -389,7 +389,7 @@ class FinanceSpider(ArticleSpiderBase):
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
         # A since= run reaches back through day windows; a cron run closes gaps with them.
         self.backfill = self.window.since is not None
-        self.runs = [StreamRun() for _ in self.streams]
+        self._runs: list[StreamRun] = []
         self.tracker = DayTracker(self._bucket_done)
         self.history = HistoryState(None)
         self.catchup_days = 7
@@ -397,6 +397,13 @@ class FinanceSpider(ArticleSpiderBase):
         self.low_water = 32
         self._warned_windows: set[int] = set()
         self._report: dict[str, Any] | None = None
+
+    @property
+    def runs(self) -> list[StreamRun]:
+        """Each stream's progress in this run (a subclass may set its own ``streams``)."""
+        while len(self._runs) < len(self.streams):
+            self._runs.append(StreamRun())
+        return self._runs
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinanceSpider:
