@@ -53,8 +53,8 @@ Gap = tuple[int, int]
 
 
 def state_dir(settings: Any) -> Path:
-    """The run-state folder (one import, so moving it elsewhere is a one-line change)."""
-    from sinacrawl.archive import state_dir as folder
+    """The run-state folder (see :mod:`sinacrawl.runstate`)."""
+    from sinacrawl.runstate import state_dir as folder
 
     return folder(settings)
 

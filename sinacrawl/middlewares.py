@@ -20,7 +20,7 @@ import logging
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from scrapy import signals
@@ -276,12 +276,20 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             response = response.replace(body=b"")
         await super()._parse_robots(response, netloc, request)
 
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        why = getattr(rp, "sinacrawl_unreachable", None)
+        if why is not None:
+            self._stats.inc_value("sinacrawl/robots/refused_unreachable")
+            raise IgnoreRequest(f"robots.txt unreachable ({why}): not fetching {request.url}")
+        super().process_request_2(rp, request)
+
     def _robots_error(self, exc: Exception, netloc: str) -> None:
         if isinstance(exc, IgnoreRequest):
             super()._robots_error(exc, netloc)
             return
         self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
-        self._disallow_host(netloc, f"{type(exc).__name__}: {exc}")
+        dns = isinstance(exc, (CannotResolveHostError, twisted_errors.DNSLookupError))
+        self._disallow_host(netloc, "DNS failure" if dns else f"{type(exc).__name__}: {exc}")
 
     def _disallow_host(self, netloc: str, why: str) -> None:
         logger.warning(
@@ -289,6 +297,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         )
         self._stats.inc_value("sinacrawl/robots/unreachable")
         parser = build_from_crawler(self._parserimpl, self.crawler, DISALLOW_ALL)
+        parser.sinacrawl_unreachable = why  # requests refused for this, not "Forbidden"
         pending = self._parsers[netloc]
         self._parsers[netloc] = parser
         if hasattr(pending, "callback"):
@@ -455,6 +464,10 @@ class ByteScanMetaRefreshMiddleware(MetaRefreshMiddleware):
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
+        if "listing" in request.meta:
+            # An article page is the article: extracted as it is, never swapped for the page
+            # its refresh names (which would be stored under this article's doc_id).
+            return response
         if (
             isinstance(response, HtmlResponse)
             and b"\x00" not in response.body[:64]  # UTF-16/32 spell it differently

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from sinacrawl import __version__
+from sinacrawl.yesno import yes_no
 
 
 def _env(name: str, default=None):
@@ -38,19 +39,19 @@ SINACRAWL_SUMMARY = _env("SINACRAWL_SUMMARY")
 # Article extraction in worker processes (sinacrawl/extractors.py): "auto" = 1 on 2+ CPUs
 # unless REDIS_URL is set, 0 = inline in the crawl thread; seconds one page may take there.
 EXTRACT_PROCESSES = _env("EXTRACT_PROCESSES", "auto")
-EXTRACT_TIMEOUT = float(_env("EXTRACT_TIMEOUT", 30.0))
+EXTRACT_TIMEOUT = _env("EXTRACT_TIMEOUT", 30.0)
 
 # --- unattended operation (README "Running from cron"): lock, exit codes, progress, watchdogs ---
 COMMANDS_MODULE = "sinacrawl.commands"  # our `crawl`: run lock + exit status from the summary
 SINACRAWL_LOCK = _env("SINACRAWL_LOCK")  # default <ARCHIVE_DIR>/.sinacrawl/run.lock; "off" disables
 SINACRAWL_PROGRESS = _env("SINACRAWL_PROGRESS", "auto")  # auto | tty | log | off
-SINACRAWL_COVERAGE_MAX_MISSING = float(_env("SINACRAWL_COVERAGE_MAX_MISSING", 0.2))
-SINACRAWL_COVERAGE_MIN_ITEMS = int(_env("SINACRAWL_COVERAGE_MIN_ITEMS", 5))
+SINACRAWL_COVERAGE_MAX_MISSING = _env("SINACRAWL_COVERAGE_MAX_MISSING", 0.2)
+SINACRAWL_COVERAGE_MIN_ITEMS = _env("SINACRAWL_COVERAGE_MIN_ITEMS", 5)
 # A cron run every 10 minutes: stop after 9 so runs never pile up; the next run continues.
-CLOSESPIDER_TIMEOUT = int(_env("CLOSESPIDER_TIMEOUT", 540))
+CLOSESPIDER_TIMEOUT = _env("CLOSESPIDER_TIMEOUT", 540)
 MEMUSAGE_ENABLED = True
-MEMUSAGE_LIMIT_MB = int(_env("MEMUSAGE_LIMIT_MB", 1024))
-MEMUSAGE_WARNING_MB = int(_env("MEMUSAGE_WARNING_MB", 768))
+MEMUSAGE_LIMIT_MB = _env("MEMUSAGE_LIMIT_MB", 1024)
+MEMUSAGE_WARNING_MB = _env("MEMUSAGE_WARNING_MB", 768)
 # Scrapy 2.19's remote control serves an /execute (run Python) endpoint and writes a job file
 # per run, which a kill -9 leaves behind; unattended runs have no use for either.
 REMOTE_CONTROL_ENABLED = False
@@ -98,6 +99,10 @@ DOWNLOAD_HANDLERS = {
     "https": "sinacrawl.middlewares.UpstreamMirrorHandler",
 }
 DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
+    # First of all: every request, whatever made it, is http(s) on a Sina host (urlpolicy).
+    "sinacrawl.urlpolicy.UrlPolicyMiddleware": 50,
+    # Last to see responses: an article request gets its whole article or fails (guards).
+    "sinacrawl.guards.ArticlePageGuardMiddleware": 60,
     # robots.txt that cannot be fetched (5xx, network error) means "disallow" (RFC 9309).
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "sinacrawl.middlewares.StrictRobotsTxtMiddleware": 100,
@@ -111,20 +116,29 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "sinacrawl.middlewares.ByteScanMetaRefreshMiddleware": 580,
 }
 
+# --- hostile input (docs/security.md): settings are checked by sinacrawl.config first ---
+# Entries one listing page may contribute; Sina's hold 50-200, the rest is ignored.
+LISTING_MAX_ENTRIES = _env("LISTING_MAX_ENTRIES", 1000)
+# Only http(s) URLs on Sina hosts are fetched (sinacrawl.urlpolicy); off only for test
+# harnesses whose synthetic spiders fetch 127.0.0.1 directly.
+SINACRAWL_URL_POLICY = True
+# Item errors and drops name the doc_id, not the whole item (sinacrawl.logformatter).
+LOG_FORMATTER = "sinacrawl.logformatter.ShortLogFormatter"
+
 # --- output ---
 FEED_EXPORT_ENCODING = "utf-8"
 ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
-    "sinacrawl.pipelines.hexo.HexoPipeline": 300,
-    # Only active when MONGO_URI is set (it raises NotConfigured otherwise).
-    "sinacrawl.pipelines.mongo.MongoPipeline": 400,
+    # Every item to every configured store: the Hexo archive (ARCHIVE_DIR) and MongoDB
+    # (MONGO_URI); see sinacrawl/stores/__init__.py.
+    "sinacrawl.pipelines.store.StorePipeline": 300,
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
-STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")
+STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False
 
 # --- history (docs/history.md): day-window backfills and gap detection ---
 # A cron run whose listing pages do not reach back to where the last clean run stopped reads

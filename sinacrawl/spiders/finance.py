@@ -29,6 +29,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, UsageError
 
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
+from sinacrawl.config import problems
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import (
     article_counted,
@@ -36,7 +37,8 @@ from sinacrawl.extensions.accounting import (
     report,
     report_relisted,
 )
-from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.extractors import ExtractionPool
+from sinacrawl.guards import listing_limit, note_listing_problems
 from sinacrawl.history import (
     DAY_SECONDS,
     STATE_FILE,
@@ -56,8 +58,7 @@ from sinacrawl.history import (
     subtract,
 )
 from sinacrawl.loaders import template_of
-from sinacrawl.middlewares import UpstreamError, parse_upstream
-from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.dates import BEIJING, parse_stored
 from sinacrawl.parsing.listing import (
     LidCheck,
     ListingEntry,
@@ -67,6 +68,7 @@ from sinacrawl.parsing.listing import (
     parse_roll_api,
 )
 from sinacrawl.state import CompactIdSet, KnownArticles
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -80,8 +82,6 @@ LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
 HISTORY = "sinacrawl/history/"
 TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 # --- argument parsing (shared with the article spider) ---------------------------------------
@@ -93,13 +93,9 @@ def parse_bool(name: str, value: Any) -> bool:
     >>> parse_bool("refresh", "yes"), parse_bool("refresh", None)
     (True, False)
     """
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    answer = yes_no(value)
+    if answer is not None:
+        return answer
     raise UsageError(f"-a {name}={value!r}: expected 1/0, true/false, yes/no")
 
 
@@ -177,16 +173,7 @@ class Window:
 
 def published_at(item: Any) -> datetime | None:
     """The item's ``published_at`` (an ISO string) as a datetime, None when absent or bad."""
-    value = item.get("published_at") if hasattr(item, "get") else None
-    if isinstance(value, datetime):
-        return value
-    try:
-        when = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-    if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=BEIJING)
-    return when
+    return parse_stored(item.get("published_at") if hasattr(item, "get") else None)
 
 
 def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[str]) -> None:
@@ -204,15 +191,11 @@ def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[s
 
 
 def check_settings(crawler: Crawler) -> None:
-    """Settings a spider depends on, validated before anything is fetched."""
-    try:
-        parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
-    except UpstreamError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        pool_size(crawler.settings.get("EXTRACT_PROCESSES"), cpus=1, distributed=False)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    """Settings a spider depends on, validated before anything is fetched (the ``crawl``
+    command has checked them already; other ways of starting a crawl have not)."""
+    bad = list(problems(crawler.settings))
+    if bad:
+        raise UsageError("; ".join(bad))
 
 
 # --- the shared article step ------------------------------------------------------------------
@@ -487,6 +470,7 @@ class FinanceSpider(ArticleSpiderBase):
             )
             yield from self._listing_lost(stream.index)
             return
+        note_listing_problems(self.crawler, page, response.url)
         stats = self.crawler.stats
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(LISTINGS + "entries", len(page.entries))
@@ -555,10 +539,11 @@ class FinanceSpider(ArticleSpiderBase):
         run.reach = min(times) if run.reach is None else min(run.reach, *times)
 
     def _parse_page(self, source: Source, response: Response, page_no: int) -> ListingPage:
+        limit = listing_limit(self.crawler.settings)
         if isinstance(source, RollSource):
-            return parse_roll_api(response.body, page=page_no, num=self.num)
+            return parse_roll_api(response.body, page=page_no, num=self.num, limit=limit)
         text = response.text if isinstance(response, scrapy.http.TextResponse) else response.body
-        return parse_html_listing(text, response.url)
+        return parse_html_listing(text, response.url, limit=limit)
 
     def _request_once(self, entry: ListingEntry, channel: Channel):
         """The article request, or None (reported as a duplicate) for a doc_id listed before
@@ -753,7 +738,7 @@ class FinanceSpider(ArticleSpiderBase):
         page_no = int(response.meta["day_page"])
         stats = self.crawler.stats
         try:
-            page = parse_roll_api(response.body, page=page_no, num=self.num)
+            page = self._parse_page(stream.source, response, page_no)
         except ListingError as exc:
             stats.inc_value(LISTINGS + "failed/malformed")
             self.logger.error(
@@ -766,6 +751,7 @@ class FinanceSpider(ArticleSpiderBase):
             )
             yield from self._day_lost(stream.index, day)
             return
+        note_listing_problems(self.crawler, page, response.url)
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(HISTORY + "day_pages")
         self.tally[stream.channel.name].update(pages=1, entries=len(page.entries))
