@@ -169,6 +169,7 @@ def test_an_outage_longer_than_the_feed_reaches_is_a_gap(tmp_path: Path) -> None
             "feed": 152,
             "from": newest["published_at"],
             "to": oldest["published_at"],
+            "command": None,
         }
         assert outage.summary["exit_name"] == "gap"
         gap_lines = [line for line in outage.log.splitlines() if "gap from" in line]

@@ -22,11 +22,12 @@ code  name                meaning
 6     coverage            too many items lack date, source or body (watchdog)
 7     lock_held           another run holds the lock; this one did nothing
 8     interrupted         stopped early: Ctrl-C/SIGTERM, memory limit, or cancelled
-9     gap                 a listing no longer reached back to what the last clean run saw,
-                          and the run could not close the gap (listed in ``gaps``)
+9     gap                 a channel's archive has a gap this run could not close (days
+                          older than SINACRAWL_CATCHUP_DAYS, failed days or listings); the
+                          log and the summary's ``gaps`` give the command that fills it
 ====  ==================  ==================================================================
 
-When several apply, the lowest-numbered failure of 4, 3, 5, 9, 6, 8 (in that order of severity)
+When several apply, the first failure of 4, 3, 5, 6, 8, 9 (in that order of severity)
 is the exit status; the summary lists every reason.
 """
 
@@ -45,6 +46,7 @@ from sinacrawl.archive import atomic_write, sweep_folder
 from sinacrawl.extensions.accounting import article_store_failed, shares_queue
 from sinacrawl.extensions.watchdog import CoverageWatchdog
 from sinacrawl.parsing.dates import parse_stored
+from sinacrawl.state import CompactMap
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -57,7 +59,6 @@ logger = logging.getLogger(__name__)
 
 ARTICLES = "sinacrawl/articles/"
 FLASHES = "sinacrawl/flashes/"
-GAPS = "sinacrawl/gaps"  # a list of {channel, from, to}, set by the spiders
 EXIT_STAT = "sinacrawl/exit_code"
 STORAGE_ERRORS = "sinacrawl/storage/errors"
 MONGO = "sinacrawl/mongo/"
@@ -83,9 +84,9 @@ SEVERITY = (
     ExitCode.STORAGE_FAILURE,
     ExitCode.SPIDER_ERRORS,
     ExitCode.NOTHING_STORED,
-    ExitCode.GAP,
     ExitCode.COVERAGE,
     ExitCode.INTERRUPTED,
+    ExitCode.GAP,
 )
 
 
@@ -189,6 +190,7 @@ def decide(
     coverage: Sequence[str] = (),
     benign_drops: tuple[str, ...] = DEFAULT_BENIGN_DROPS,
     shared_queue: bool = False,
+    gaps: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[ExitCode, list[str]]:
     """The exit status of a finished run and every reason for it (empty when all is well).
 
@@ -202,7 +204,6 @@ def decide(
     counts = article_counts(stats)
     flashes = article_counts(stats, FLASHES)
     storage = storage_failures(stats, counts)
-    gaps = stats.get(GAPS) or []
     found = {
         ExitCode.STORAGE_FAILURE: "storage failures: "
         + ", ".join(f"{n} {what}" for what, n in storage.items())
@@ -211,13 +212,13 @@ def decide(
         ExitCode.SPIDER_ERRORS: _spider_errors(stats, close_reason),
         ExitCode.NOTHING_STORED: _nothing_stored(counts, close_reason, benign_drops, shared_queue)
         or _nothing_stored(flashes, close_reason, benign_drops, shared_queue),
-        ExitCode.GAP: f"{len(gaps)} gap(s) that could not be closed: "
-        + "; ".join(f"{g.get('channel')} from {g.get('from')} to {g.get('to')}" for g in gaps)
-        if gaps
-        else None,
         ExitCode.COVERAGE: "field coverage too low: " + "; ".join(coverage) if coverage else None,
         ExitCode.INTERRUPTED: f"run stopped early ({close_reason})"
         if close_reason in INTERRUPTED_REASONS
+        else None,
+        ExitCode.GAP: f"{len(gaps)} gap(s) not closed: "
+        + "; ".join(f"{g['channel']} {g['from']} to {g['to']}" for g in gaps)
+        if gaps
         else None,
     }
     reasons = [reason for code in SEVERITY if (reason := found[code])]
@@ -247,7 +248,7 @@ class RunSummary:
         self.benign_drops = benign_drops
         self.channels: dict[str, dict[str, Any]] = {}
         # A store that writes in batches may refuse an item after it was counted here.
-        self._stored_in: dict[str, str] = {}  # doc_id -> channel
+        self._stored_in = CompactMap()  # doc_id -> channel
         self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
         self.shared_queue = shares_queue(crawler.settings)
@@ -320,11 +321,21 @@ class RunSummary:
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
+        history = spider.history_report(reason) if hasattr(spider, "history_report") else {}
+        for name, days in history.get("channels", {}).items():
+            if days["days_total"] or days["days_incomplete"]:
+                self.channels.setdefault(name, {"stored": 0, "newest_published_at": None})
+                self.channels[name].update(days)
         if self._never_opened():
             code, reasons = ExitCode.ERROR, ["the crawl could not start (see the error above)"]
         else:
             code, reasons = decide(
-                values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+                values,
+                reason,
+                coverage,
+                self.benign_drops,
+                shared_queue=self.shared_queue,
+                gaps=history.get("gaps", ()),
             )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
@@ -343,8 +354,8 @@ class RunSummary:
             else None,
             "articles": article_counts(values),
             "flashes": article_counts(values, FLASHES),
-            "gaps": values.get(GAPS) or [],
             "channels": dict(sorted(self.channels.items())),
+            "gaps": list(history.get("gaps", ())),
             "coverage": watchdog.report() if watchdog else None,
             "pages": {
                 "requests": values.get("downloader/request_count", 0),

@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 CHANNEL = "7x24"
 FLASHES = "sinacrawl/flashes/"
 LISTINGS = "sinacrawl/listings/"
-GAPS = "sinacrawl/gaps"
 ARGS = ("feed", "tags", "since", "max_pages", "page_size", "catchup_size")
 
 
@@ -105,6 +104,7 @@ class LiveSpider(scrapy.Spider):
         self.newest: tuple[int, str] | None = None  # (id, published_at) seen in this run
         self.oldest_seen: str | None = None
         self._seen: set[int] = set()  # ids of every entry handled in this run
+        self.gaps: list[dict[str, Any]] = []
         self._clean = True
 
     @classmethod
@@ -262,9 +262,16 @@ class LiveSpider(scrapy.Spider):
             return
         if self.since is not None and (when(anchor_at) or self.since) < self.since:
             return  # the anchor is older than what this run was asked for
-        gap = {"channel": CHANNEL, "feed": self.feed, "from": anchor_at, "to": self.oldest_seen}
-        gaps = self.crawler.stats.get_value(GAPS) or []
-        self.crawler.stats.set_value(GAPS, [*gaps, gap])
+        # Nothing can fill it (the feed has no day windows): no command, unlike listing gaps.
+        self.gaps.append(
+            {
+                "channel": CHANNEL,
+                "feed": self.feed,
+                "from": anchor_at,
+                "to": self.oldest_seen,
+                "command": None,
+            }
+        )
         self.logger.error(
             "7x24 feed %d: gap from %s to %s (%s): flashes in between are no longer listed "
             "and cannot be fetched; run `scrapy crawl live` more often to avoid it",
@@ -273,6 +280,10 @@ class LiveSpider(scrapy.Spider):
             self.oldest_seen,
             why,
         )
+
+    def history_report(self, reason: str = "finished") -> dict[str, Any]:
+        """What the run summary asks every spider with history: the gaps it found."""
+        return {"gaps": list(self.gaps)}
 
     def page_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
