@@ -40,7 +40,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from twisted.internet.defer import Deferred
 
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.posts import sanitized_ahead
@@ -313,7 +312,7 @@ class ExtractionPool:
         # The Hexo archive is on (HexoPipeline) when ARCHIVE_DIR is set.
         sanitize = bool(settings.get("ARCHIVE_DIR"))
         pool = cls(processes, timeout=timeout, stats=crawler.stats, sanitize=sanitize)
-        crawler.signals.connect(pool.close, signal=signals.spider_closed)
+        crawler.signals.connect(pool.aclose, signal=signals.spider_closed)
         if processes:
             logger.info("Extracting articles in %d worker process(es)", processes)
         return pool
@@ -396,12 +395,6 @@ class ExtractionPool:
                 why,
                 url,
             )
-
-    def close(self) -> Deferred | None:
-        """Stop the workers; for spider_closed, a Deferred that fires once they have exited."""
-        if not self._workers:
-            return None
-        return Deferred.fromFuture(asyncio.ensure_future(self.aclose()))
 
     async def aclose(self) -> None:
         """Stop the workers and wait until they have exited."""

@@ -64,8 +64,12 @@ EXTENSIONS: dict[str, int | None] = {
     # Last, so its spider_closed handler sees every other component's final counts.
     "sinacrawl.extensions.summary.RunSummary": 900,
 }
-# REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py).
-ADDONS: dict[str, int] = {"sinacrawl.distributed.DistributedAddon": 100}
+# REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py);
+# MONGO_URI adds the MongoDB pipeline. Add-ons see -s settings too (sinacrawl/addons.py).
+ADDONS: dict[str, int] = {
+    "sinacrawl.addons.DistributedAddon": 100,
+    "sinacrawl.addons.MongoAddon": 110,
+}
 
 # --- politeness and safety ---
 USER_AGENT = f"sinacrawl/{__version__} (+https://github.com/sinacrawl/sinacrawl; news archiver)"
@@ -117,8 +121,7 @@ ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
     "sinacrawl.pipelines.hexo.HexoPipeline": 300,
-    # Only active when MONGO_URI is set (it raises NotConfigured otherwise).
-    "sinacrawl.pipelines.mongo.MongoPipeline": 400,
+    # sinacrawl.pipelines.mongo.MongoPipeline (400) is added when MONGO_URI is set (addons.py).
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---

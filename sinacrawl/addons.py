@@ -1,0 +1,68 @@
+"""Scrapy add-ons (``ADDONS``) that switch the optional stores on from the final settings.
+
+Add-ons see the settings after the environment, ``settings.py`` and ``-s`` have all been
+applied, so ``MONGO_URI`` and ``REDIS_URL`` work from any of them. Neither pymongo nor
+scrapy-redis is imported unless its URL is set: they are the ``mongo`` and ``redis`` extras
+(``pip install 'sinacrawl[mongo,redis]'``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import NotConfigured
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MONGO_PIPELINE = "sinacrawl.pipelines.mongo.MongoPipeline"
+QUEUE_KEY = "sinacrawl:%(spider)s:requests"
+SEEN_KEY = "sinacrawl:%(spider)s:seen"
+
+
+def require(module: str, extra: str, setting: str) -> None:
+    """Fail the start with the install command when ``setting`` needs a missing package."""
+    if importlib.util.find_spec(module) is None:
+        raise NotConfigured(
+            f"{setting} is set but {module} is not installed: pip install 'sinacrawl[{extra}]'"
+        )
+
+
+class MongoAddon:
+    """Adds MongoPipeline when ``MONGO_URI`` is set; otherwise says once that MongoDB is off.
+
+    Listing the pipeline always and letting it raise NotConfigured would log a WARNING
+    ("Disabled …") on every healthy run without MongoDB.
+    """
+
+    def update_settings(self, settings: Settings) -> None:
+        if not settings.get("MONGO_URI"):
+            logger.info("MongoDB off (MONGO_URI is not set)")
+            return
+        require("pymongo", "mongo", "MONGO_URI")
+        settings.set_in_component_priority_dict("ITEM_PIPELINES", MONGO_PIPELINE, 400)
+
+
+class DistributedAddon:
+    """Turns on the Redis scheduler, seen-set and idle handling when ``REDIS_URL`` is set."""
+
+    def update_settings(self, settings: Settings) -> None:
+        if not settings.get("REDIS_URL"):
+            return
+        require("scrapy_redis", "redis", "REDIS_URL")
+        for name, value in {
+            "SCHEDULER": "sinacrawl.distributed.SharedScheduler",
+            "DUPEFILTER_CLASS": "sinacrawl.distributed.ExpiringRedisDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            "SCHEDULER_QUEUE_KEY": QUEUE_KEY,
+            "SCHEDULER_DUPEFILTER_KEY": SEEN_KEY,
+            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        }.items():
+            settings.set(name, value, priority="addon")
+        settings.set_in_component_priority_dict(
+            "EXTENSIONS", "sinacrawl.distributed.SharedQueueKeepAlive", 550
+        )
