@@ -388,7 +388,7 @@ class ExtractionPool:
             )
             self._inc("disabled")
             self.processes = 0
-            self.close()
+            self.stop()
         else:
             logger.warning(
                 "Extraction worker %s at %s; page extracted inline, starting a new worker",
@@ -396,12 +396,16 @@ class ExtractionPool:
                 url,
             )
 
-    async def aclose(self) -> None:
-        """Stop the workers and wait until they have exited."""
+    def stop(self) -> list[_Worker]:
+        """Tell every worker to exit; returns them, to wait for."""
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop()
-        await asyncio.gather(*(w.stopped() for w in workers))
+        return workers
+
+    async def aclose(self) -> None:
+        """Stop the workers and wait until they have exited (a spider_closed handler)."""
+        await asyncio.gather(*(w.stopped() for w in self.stop()))
 
 
 def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Article:
