@@ -38,13 +38,11 @@ from scrapy.exceptions import (
     ResponseDataLossError,
 )
 from scrapy.http import HtmlResponse, TextResponse
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
-from twisted.internet.task import deferLater
 from w3lib.url import safe_url_string
 
 from sinacrawl.parsing.urls import is_sina_host
-from sinacrawl.scrapy_compat import set_url
+from sinacrawl.scrapy_compat import set_url, sleep
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -346,9 +344,7 @@ class RetryAfterMiddleware(RetryMiddleware):
         stats.inc_value("sinacrawl/retry_after/honoured")
         stats.max_value("sinacrawl/retry_after/max_wait", wait)
         if wait > 0:
-            from twisted.internet import reactor  # imported late: Scrapy installs the reactor
-
-            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+            await sleep(wait)
         return retry
 
 

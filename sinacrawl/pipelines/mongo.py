@@ -40,13 +40,14 @@ from pymongo.errors import (
 )
 from pymongo.write_concern import WriteConcern
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
+from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
 from sinacrawl.archive import state_dir
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import report_store_failed
 from sinacrawl.items import FIELDS, empty_article
+from sinacrawl.scrapy_compat import sleep
 from sinacrawl.state import KnownArticles, from_epoch
 
 if TYPE_CHECKING:
