@@ -41,6 +41,7 @@ from sinacrawl.parsing.listing import (
     parse_html_listing,
     parse_roll_api,
 )
+from sinacrawl.parsing.urls import doc_id_from_url
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -316,6 +317,12 @@ class FinanceSpider(ArticleSpiderBase):
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
         return spider  # type: ignore[return-value]
+
+    @classmethod
+    def handles_request(cls, request: scrapy.Request) -> bool:
+        """Listing pages on Sina hosts; article pages belong to ``article`` (``scrapy shell``
+        asks every spider, and logs an error when two say yes)."""
+        return super().handles_request(request) and doc_id_from_url(request.url) is None
 
     async def start(self) -> AsyncIterator[Any]:
         self.logger.info(
