@@ -12,7 +12,7 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import UsageError
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
@@ -25,9 +25,10 @@ SEEN_KEY = "sinacrawl:%(spider)s:seen"
 
 
 def require(module: str, extra: str, setting: str) -> None:
-    """Fail the start with the install command when ``setting`` needs a missing package."""
+    """Stop the run with the install command when ``setting`` needs a missing package (a
+    NotConfigured here would only log a warning and run without the store asked for)."""
     if importlib.util.find_spec(module) is None:
-        raise NotConfigured(
+        raise UsageError(
             f"{setting} is set but {module} is not installed: pip install 'sinacrawl[{extra}]'"
         )
 

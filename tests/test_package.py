@@ -8,7 +8,9 @@ command from an empty folder with no PYTHONPATH, so only the installed copy can 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 import re
 import subprocess
@@ -18,8 +20,11 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from scrapy.exceptions import UsageError
+from scrapy.settings import Settings
 
 from sinacrawl import __version__, cli
+from sinacrawl.addons import MONGO_PIPELINE, DistributedAddon, MongoAddon
 from sinacrawl.testing.demo import LOCAL_SETTINGS
 from sinacrawl.testing.process import mocksite_process, run_crawl
 from tests.conftest import REPO, real_pages
@@ -76,6 +81,41 @@ def test_version_and_ranges_live_in_one_place() -> None:
         # The requirement files install the project itself; ranges are pyproject's alone.
         assert lines and all(line.startswith("-e .") for line in lines), (name, lines)
     assert {"mongo", "redis", "dev"} <= set(project["optional-dependencies"])
+
+
+# --- optional stores: switched on by their URL, each needing its extra --------------------
+
+
+def test_mongo_pipeline_is_added_only_with_a_uri(caplog) -> None:
+    off = Settings({"ITEM_PIPELINES": {}})
+    with caplog.at_level(logging.INFO, logger="sinacrawl.addons"):
+        MongoAddon().update_settings(off)
+    assert MONGO_PIPELINE not in off.getdict("ITEM_PIPELINES")
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "MongoDB off" in caplog.text
+    on = Settings({"ITEM_PIPELINES": {}, "MONGO_URI": "mongodb://127.0.0.1:1/sina"})
+    MongoAddon().update_settings(on)
+    assert on.getdict("ITEM_PIPELINES")[MONGO_PIPELINE] == 400
+
+
+@pytest.mark.parametrize(
+    ("addon", "setting", "module", "extra"),
+    [
+        (MongoAddon, "MONGO_URI", "pymongo", "mongo"),
+        (DistributedAddon, "REDIS_URL", "scrapy_redis", "redis"),
+    ],
+)
+def test_a_url_without_its_extra_stops_the_run_with_the_install_command(
+    monkeypatch, addon, setting, module, extra
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == module else real_find_spec(name, *a),
+    )
+    with pytest.raises(UsageError, match=re.escape(f"pip install 'sinacrawl[{extra}]'")):
+        addon().update_settings(Settings({setting: "x://127.0.0.1:1"}))
 
 
 # --- installed into a fresh venv ------------------------------------------------------------
