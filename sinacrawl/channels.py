@@ -77,11 +77,13 @@ CHANNELS: dict[str, Channel] = {
         _finance("local", "地方经济", RollSource(155, 1688)),
         _finance("ministries", "部委动态", RollSource(155, 1689)),
         _finance("finance_news", "金融新闻", RollSource(155, 1690)),
-        # lid 2516 is the real response in the shared fixtures (US stocks).
-        _finance("usstock", "美股", RollSource(153, 2516)),
-        # 2519 is on every entry of that US-stock response: a broader stock roll.
-        _finance("stock", "股票", RollSource(384, 2519), verified=False),
-        _finance("hkstock", "港股", RollSource(153, 2517), verified=False),
+        # pageid 153 list ids as public crawlers agree on them (2509 全部, 2516 财经, 2517 股市,
+        # 2518 美股, …); the real 2516 response in the shared fixtures lists 2516 on every entry,
+        # 2517 on its stock entries and 2518 on its US-stock ones. No public source names a
+        # Hong Kong list, so there is no hkstock channel until one is seen.
+        _finance("caijing", "财经", RollSource(153, 2516)),
+        _finance("stock", "股市", RollSource(153, 2517)),
+        _finance("usstock", "美股", RollSource(153, 2518)),
         _finance("chanjing", "产经", RollSource(164, 1693)),
         _finance("consumer", "消费", RollSource(166, 1703)),
         # No roll id: read from the server-rendered roll listing (real page in the fixtures).

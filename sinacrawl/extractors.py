@@ -57,6 +57,7 @@ MAX_RESTARTS = 3
 DEFAULT_TIMEOUT = 30.0
 PARENT_POLL_SECONDS = 0.5
 PIPE_BYTES = 1024 * 1024
+TEMPLATE_KEY = "_template"  # travels beside the item's fields from a worker (see _result)
 
 
 def pool_size(value: Any, *, cpus: int | None, distributed: bool) -> int:
@@ -127,7 +128,9 @@ def extract_in_worker(*args: Any) -> tuple[str, Any, list[tuple[str, int, str]]]
     """
     _capture.records = []
     try:
-        return "item", dict(_build_inline(*args)), _capture.records
+        item = _build_inline(*args)
+        template = getattr(item, "_template", None)  # see loaders.set_template
+        return "item", {**item, TEMPLATE_KEY: template}, _capture.records
     except DropArticle as exc:
         return "drop", (exc.reason, str(exc)), _capture.records
     except Exception as exc:
@@ -410,11 +413,15 @@ class ExtractionPool:
 
 def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Article:
     from sinacrawl.items import Article
+    from sinacrawl.loaders import set_template
 
     for name, level, message in records:
         logging.getLogger(name).log(level, "%s", message)
     if outcome == "item":
-        return Article(value)
+        template = value.pop(TEMPLATE_KEY, None)
+        item = Article(value)
+        set_template(item, template)
+        return item
     if outcome == "drop":
         reason, message = value
         exc = DropArticle(reason)

@@ -207,7 +207,19 @@ def build_article(
         if name not in item:
             item[name] = [] if name in LIST_FIELDS else None
     item["crawled_at"] = utc_iso(crawled_at or datetime.now(timezone.utc))
+    set_template(item, found.template)
     return item
+
+
+def set_template(item: Article, template: str | None) -> None:
+    """Note which page template the item was read by: not a field (SPEC §3 fixes those), an
+    attribute the spider turns into the ``sinacrawl/templates/<name>`` stat."""
+    item._template = template  # Item allows underscore attributes beside its fields
+
+
+def template_of(item: Any) -> str | None:
+    """The template :func:`build_article` noted on an item, if any."""
+    return getattr(item, "_template", None)  # the extraction workers read it so too
 
 
 def _fill_from_listing(

@@ -52,7 +52,24 @@ def test_an_html_listing_channel_and_stock_rolls():
         "https://finance.sina.com.cn/roll/c/56592.shtml"
     ]
     pageids = {s.pageid for c in CHANNELS.values() for s in c.sources if isinstance(s, RollSource)}
-    assert {153, 384} <= pageids
+    assert 153 in pageids
+
+
+@pytest.mark.parametrize(
+    ("name", "lid", "label"),
+    [("caijing", 2516, "财经"), ("stock", 2517, "股市"), ("usstock", 2518, "美股")],
+)
+def test_pageid_153_channels_use_the_public_list_ids(name, lid, label):
+    # usstock once read 2516 (财经) and hkstock 2517 (股市): the public lists say otherwise.
+    channel = CHANNELS[name]
+    assert channel.sources == (RollSource(153, lid),)
+    assert channel.label == label and channel.categories[-1] == f"新浪财经－{label}"
+    assert "hkstock" not in CHANNELS  # no evidence for any Hong Kong list id
+
+
+def test_no_two_channels_read_the_same_list():
+    sources = [s for c in CHANNELS.values() for s in c.sources]
+    assert len(sources) == len(set(sources))
 
 
 def test_every_channel_is_well_formed():
@@ -109,3 +126,6 @@ def test_python_dash_m_prints_the_registry():
         check=True,
     ).stdout
     assert "新浪财经－国內" in out and "listed" in out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "lid=2518" in lines["usstock"] and "美股" in lines["usstock"]
+    assert "lid=2516" in lines["caijing"] and "lid=2517" in lines["stock"]

@@ -85,7 +85,7 @@ def site_config(per_channel: int, **extra: Any) -> dict[str, Any]:
             {
                 "name": "usstock",
                 "pageid": 153,
-                "lid": 2516,
+                "lid": 2518,
                 "count": per_channel,
                 "path": "stock/usstock/c",
             },

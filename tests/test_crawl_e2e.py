@@ -67,7 +67,7 @@ THREE_CHANNELS = [
     {
         "name": "usstock",
         "pageid": 153,
-        "lid": 2516,
+        "lid": 2518,
         "count": 7,
         "path": "stock/usstock/c",
         "also_list": ["macro:2"],

@@ -152,19 +152,24 @@ def _wait_for(condition, timeout: float) -> None:
         time.sleep(0.05)
 
 
+BAD_SYMBOL = "expected sh, sz or bj followed by 6 digits, e.g. sh600519, sz000001, bj430047"
+
+
 @pytest.mark.parametrize(
-    ("argument", "message"),
+    ("spider", "argument", "message"),
     [
-        ("channels=chna", "unknown channel 'chna'; valid names: china"),
-        ("since=yesterday", "-a since='yesterday': expected a date or datetime"),
+        ("finance", "channels=chna", "unknown channel 'chna'; valid names: china"),
+        ("finance", "since=yesterday", "-a since='yesterday': expected a date or datetime"),
+        ("stock", "symbols=sh600519,600519", f"bad stock symbol '600519': {BAD_SYMBOL}"),
+        ("stock", "symbols=hk00700", f"bad stock symbol 'hk00700': {BAD_SYMBOL}"),
     ],
 )
 def test_bad_spider_arguments_exit_usage_with_one_clear_line(
-    tmp_path: Path, argument: str, message: str
+    tmp_path: Path, spider: str, argument: str, message: str
 ) -> None:
     run = subprocess.run(
         [
-            *(PYTHON, "-m", "scrapy", "crawl", "finance", "-a", argument),
+            *(PYTHON, "-m", "scrapy", "crawl", spider, "-a", argument),
             *("-s", f"ARCHIVE_DIR={tmp_path / 'archive'}"),
             *("-s", "SINACRAWL_UPSTREAM=http://127.0.0.1:9"),
         ],
@@ -176,4 +181,5 @@ def test_bad_spider_arguments_exit_usage_with_one_clear_line(
     )
     assert run.returncode == ExitCode.USAGE
     assert f"sinacrawl: {message}" in run.stderr
+    assert len([line for line in run.stderr.splitlines() if line.startswith("sinacrawl:")]) == 1
     assert "Traceback" not in run.stderr

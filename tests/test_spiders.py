@@ -26,7 +26,7 @@ ROLL = FIXTURES / "sina-listings" / "roll_api_pageid153_lid2516_page1_2026-09-29
 ROLL_HTML = FIXTURES / "sina-listings" / "roll_html_cid56592_page1_2026-09-29.html"
 P11 = FIXTURES / "sina-pages" / "p11_2026_finance_usstock.html"
 P11_URL = "https://finance.sina.com.cn/stock/usstock/c/2026-09-28/doc-initmeau2811260.shtml"
-US = ("金融", "新浪财经", "新浪财经－美股")
+US = ("金融", "新浪财经", "新浪财经－财经")
 
 
 def make_spider(cls=FinanceSpider, settings=None, **kwargs):
@@ -124,17 +124,17 @@ def test_window_dates_are_beijing_midnight_and_until_is_exclusive():
 
 
 def test_start_requests_the_first_channel_first_page():
-    spider = make_spider(channels="usstock,china", num="20")
+    spider = make_spider(channels="caijing,china", num="20")
     (request,) = start_requests(spider)
     assert request.url == (
         "https://feed.mix.sina.com.cn/api/roll/get?pageid=153&lid=2516&k=&num=20&page=1"
     )
-    assert request.meta["listing_page"] == 1 and request.meta["channel"] == "usstock"
+    assert request.meta["listing_page"] == 1 and request.meta["channel"] == "caijing"
     assert request.dont_filter  # listings are re-read every run
 
 
 def test_real_roll_page_gives_50_article_requests_then_the_next_page(fixtures_dir):
-    spider = make_spider(channels="usstock")
+    spider = make_spider(channels="caijing")
     (first,) = start_requests(spider)
     results = list(spider.parse_listing(listing_response(first)))
     articles, listings = split(results)
@@ -147,7 +147,7 @@ def test_real_roll_page_gives_50_article_requests_then_the_next_page(fixtures_di
         a.url == "https://finance.sina.com.cn/stock/usstock/c/2026-09-29/doc-initmeav9622448.shtml"
     )
     assert a.meta["doc_id"] == "initmeav9622448"
-    assert a.meta["channel"] == "usstock"
+    assert a.meta["channel"] == "caijing"
     assert a.meta["categories"] == list(US)
     assert isinstance(a.meta["listing"], ListingEntry)
     assert a.meta["listing"].media_name == "环球市场播报"
@@ -158,7 +158,7 @@ def test_real_roll_page_gives_50_article_requests_then_the_next_page(fixtures_di
 
 def test_window_filters_before_download_and_stops_paginating(fixtures_dir):
     # the real page spans 2026-09-28 ~20:0x to 2026-09-29 00:34 (Beijing)
-    spider = make_spider(channels="usstock", since="2026-09-28T22:00", until="2026-09-29")
+    spider = make_spider(channels="caijing", since="2026-09-28T22:00", until="2026-09-29")
     (first,) = start_requests(spider)
     articles, listings = split(spider.parse_listing(listing_response(first)))
     times = [a.meta["listing"].ctime for a in articles]
@@ -172,7 +172,7 @@ def test_window_filters_before_download_and_stops_paginating(fixtures_dir):
 
 
 def test_a_window_in_the_past_keeps_paginating_without_requesting(fixtures_dir):
-    spider = make_spider(channels="usstock", until="2026-09-01")
+    spider = make_spider(channels="caijing", until="2026-09-01")
     (first,) = start_requests(spider)
     articles, listings = split(spider.parse_listing(listing_response(first)))
     assert articles == []
@@ -180,7 +180,7 @@ def test_a_window_in_the_past_keeps_paginating_without_requesting(fixtures_dir):
 
 
 def test_max_pages_stops_pagination_and_starts_the_next_channel(fixtures_dir):
-    spider = make_spider(channels="usstock,china", max_pages="1")
+    spider = make_spider(channels="caijing,china", max_pages="1")
     (first,) = start_requests(spider)
     articles, listings = split(spider.parse_listing(listing_response(first)))
     assert len(articles) == 50
@@ -191,7 +191,7 @@ def test_max_pages_stops_pagination_and_starts_the_next_channel(fixtures_dir):
 
 
 def test_last_page_of_the_data_starts_the_next_channel(fixtures_dir):
-    spider = make_spider(channels="usstock,macro")
+    spider = make_spider(channels="caijing,macro")
     (first,) = start_requests(spider)
     page3 = first.replace(url=first.url.replace("page=1", "page=3"))
     page3.meta.update(listing_page=3)
@@ -202,7 +202,7 @@ def test_last_page_of_the_data_starts_the_next_channel(fixtures_dir):
 def test_an_article_in_two_channels_is_requested_once_with_the_first_categories(
     fixtures_dir,
 ):
-    spider = make_spider(channels="usstock,china", max_pages="1")
+    spider = make_spider(channels="caijing,china", max_pages="1")
     relisted = []
 
     def record(doc_id):
@@ -211,17 +211,17 @@ def test_an_article_in_two_channels_is_requested_once_with_the_first_categories(
     spider.crawler.signals.connect(record, signal=article_relisted, weak=False)
     (first,) = start_requests(spider)
     us_articles, (china_page,) = split(spider.parse_listing(listing_response(first)))
-    assert {a.meta["channel"] for a in us_articles} == {"usstock"}
+    assert {a.meta["channel"] for a in us_articles} == {"caijing"}
     assert us_articles[0].meta["categories"] == list(US)
     china_articles, _ = split(spider.parse_listing(listing_response(china_page)))
     assert china_articles == []  # the same 50 again: none requested a second time
     assert relisted == [a.meta["doc_id"] for a in us_articles]
     assert spider.tally["china"] == {"pages": 1, "entries": 50, "relisted": 50}
-    assert spider.tally["usstock"] == {"pages": 1, "entries": 50, "requested": 50}
+    assert spider.tally["caijing"] == {"pages": 1, "entries": 50, "requested": 50}
 
 
 def test_a_second_url_for_the_same_doc_id_is_not_requested(fixtures_dir):
-    spider = make_spider(channels="usstock")
+    spider = make_spider(channels="caijing")
     entry = ListingEntry(url="https://finance.sina.com.cn/a/doc-iabc.shtml", doc_id="iabc")
     mobile = ListingEntry(url="https://finance.sina.cn/a/detail-iabc.d.html", doc_id="iabc")
     assert spider._request_once(entry, spider.channels[0]).url == entry.url
@@ -251,7 +251,7 @@ def test_malformed_listing_is_counted_and_the_next_channel_starts(body):
 
 
 def test_idle_starts_a_channel_whose_first_page_never_went_out(fixtures_dir):
-    spider = make_spider(channels="usstock,china")
+    spider = make_spider(channels="caijing,china")
     (first,) = start_requests(spider)
     list(spider.parse_listing(listing_response(first)))  # page 2 pending; china not started
     crawled = []
@@ -298,7 +298,7 @@ def outcomes(spider):
 
 def article_response(spider, **window):
     entry = ListingEntry(url=P11_URL, doc_id="initmeau2811260", media_name="新浪财经")
-    request = spider.article_request(entry, "usstock", US)
+    request = spider.article_request(entry, "caijing", US)
     return HtmlResponse(
         url=P11_URL,
         body=P11.read_bytes(),
@@ -308,7 +308,7 @@ def article_response(spider, **window):
 
 
 def test_parse_article_calls_the_extractor_with_page_and_listing(fixtures_dir, fake_loader):
-    spider = make_spider(channels="usstock")
+    spider = make_spider(channels="caijing")
     response = article_response(spider)
     (item,) = run_callback(spider.parse_article(response))
     (call,) = fake_loader
@@ -322,14 +322,14 @@ def test_parse_article_calls_the_extractor_with_page_and_listing(fixtures_dir, f
 
 
 def test_published_at_outside_the_window_is_dropped_and_reported(fixtures_dir, fake_loader):
-    spider = make_spider(channels="usstock", since="2026-09-29")
+    spider = make_spider(channels="caijing", since="2026-09-29")
     seen = outcomes(spider)
     assert run_callback(spider.parse_article(article_response(spider))) == []
     assert seen == [("dropped", "out_of_window")]
 
 
 def test_an_extractor_crash_is_counted_not_raised(fixtures_dir, fake_loader, monkeypatch):
-    spider = make_spider(channels="usstock")
+    spider = make_spider(channels="caijing")
     seen = outcomes(spider)
 
     def boom(*args, **kwargs):
@@ -388,9 +388,9 @@ def test_article_spider_usage_errors(kwargs, message):
 
 
 def test_article_spider_channel_picks_categories():
-    spider = make_spider(ArticleSpider, urls=P11_URL, channel="usstock")
+    spider = make_spider(ArticleSpider, urls=P11_URL, channel="caijing")
     (request,) = start_requests(spider)
-    assert request.meta["categories"] == list(US) and request.meta["channel"] == "usstock"
+    assert request.meta["categories"] == list(US) and request.meta["channel"] == "caijing"
 
 
 @pytest.mark.parametrize(
@@ -416,7 +416,7 @@ def test_requests_survive_a_disk_or_redis_queue(fixtures_dir):
 
     from scrapy.utils.request import request_from_dict
 
-    spider = make_spider(channels="usstock")
+    spider = make_spider(channels="caijing")
     (first,) = start_requests(spider)
     articles, listings = split(spider.parse_listing(listing_response(first)))
     for request in (articles[0], listings[0], first):

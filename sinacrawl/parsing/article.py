@@ -30,7 +30,7 @@ from sinacrawl.parsing.text import (
     is_content_image,
     text_content,
 )
-from sinacrawl.parsing.urls import canonical_url, is_sina_host
+from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,12 @@ _VISIBLE_TEXT = etree.XPath(
 
 def page_url(page: Page) -> str | None:
     """The article URL a page names itself: og:url (maybe percent-encoded), canonical,
-    then widgets and share links that carry it."""
+    then widgets and share links that carry it.
+
+    Widgets and links are only believed when they name an article (a document id): a login
+    or navigation link's ``?url=https://play.sina.com.cn/`` is not this page, and no URL is
+    better than a wrong one.
+    """
     candidates: list[str] = []
     for key in S.META_URL_KEYS:
         value = page.metas.get(key)
@@ -174,18 +179,21 @@ def page_url(page: Page) -> str | None:
             candidates.append(value)
     if page.root is not None:
         candidates += [str(v) for v in S.CANONICAL_LINK(page.root)]
-        candidates += [str(v) for v in S.URL_ATTRS(page.root)]
     for raw in candidates:
         url = _plain_url(raw)
         if url:
             return canonical_url(url)
-    if page.root is not None:
-        for href in page.root.xpath("descendant::a[contains(@href, 'url=')]/@href"):
-            m = S.SHARE_URL.search(str(href))
-            if m:
-                url = _plain_url(m.group(1))
-                if url:
-                    return canonical_url(url)
+    if page.root is None:
+        return None
+    widgets = [str(v) for v in S.URL_ATTRS(page.root)]
+    for href in page.root.xpath("descendant::a[contains(@href, 'url=')]/@href"):
+        m = S.SHARE_URL.search(str(href))
+        if m:
+            widgets.append(m.group(1))
+    for raw in widgets:
+        url = _plain_url(raw)
+        if url and doc_id_from_url(url):
+            return canonical_url(url)
     return None
 
 
@@ -220,6 +228,10 @@ def headline_element(page: Page) -> Any:
 def title(page: Page, headline: Any = None) -> str | None:
     """The visible headline; else og:title; else <title> without its site suffix."""
     nodes = [headline] if headline is not None else _first(page.root, S.TITLE_FALLBACKS)[1]
+    if not nodes and page.root is not None:
+        # an unknown template: its one <h1> is the heading (several say nothing certain)
+        lone = S.HEADLINES(page.root)
+        nodes = lone if len(lone) == 1 else []
     for node in nodes:
         text = text_of(node)
         if text:
@@ -272,7 +284,21 @@ def published_at(page: Page, box: Any) -> DateFinding:
     m = S.CMS_COMMENT_DATE.search(page.head)
     if m:
         return DateFinding(parse_date(m.group(1)), m.group(1), "cms comment")
-    return DateFinding(None, meta_raw, "none")
+    return generic_date(page) or DateFinding(None, meta_raw, "none")
+
+
+def generic_date(page: Page) -> DateFinding | None:
+    """An unknown template's date: a short date/time element's full date and time."""
+    if page.root is None:
+        return None
+    for el in S.GENERIC_DATE_BOXES(page.root):
+        raw = text_of(el, spaced=True)
+        if not raw or len(raw) > S.GENERIC_DATE_MAX_CHARS:
+            continue
+        value, timed = parse_date_and_precision(raw)
+        if value is not None and timed:
+            return DateFinding(value, raw, "generic date element")
+    return None
 
 
 # --- source, author, editor ----------------------------------------------------------------
@@ -312,27 +338,78 @@ def _clean_name(text: str | None) -> str | None:
 
 
 def author(
-    page: Page, box: Any, paragraphs: list[str], src: str | None, old_template: bool
+    page: Page,
+    box: Any,
+    paragraphs: list[str],
+    src: str | None,
+    old_template: bool,
+    around: tuple[list[str], list[str]] = ([], []),
 ) -> str | None:
-    """A named writer: the byline's author slot, 作者：/记者/文/ credits, else the
-    self-media account that differs from the source slot."""
+    """A named writer: the byline's author slot, 作者：/记者/文/ credits in the first and last
+    paragraphs or the lines ``around`` the body (before, after), else the self-media account
+    that differs from the source slot."""
     if box is not None:
         for node in S.BOX_AUTHOR(box):
             text = _clean_name(text_of(node))
             if text:
                 return text
-    texts = list(paragraphs[:2]) + list(paragraphs[-2:])
+    texts = [*around[0], *paragraphs[:2], *paragraphs[-2:], *around[1]]
     if old_template and page.root is not None:
         texts = [text_of(td) for td in S.AUTHOR_CELLS(page.root)] + texts
     for _, pattern in S.AUTHOR_PATTERNS:
         for text in texts:
             m = pattern.search(text)
-            if m:
-                return m.group(1)
+            name = credit_name(m.group(1)) if m else None
+            if name:
+                return name
     meta = page.meta("article:author")
     if meta and meta != src and meta not in PLATFORMS and (src is None or src in PLATFORMS):
         return meta
     return None
+
+
+def credit_name(credit: str) -> str | None:
+    """The person in a credit: outlet, title and pen-name notes dropped.
+
+    >>> credit_name("经济观察报 记者 陈白"), credit_name("财经评论员陈白"), credit_name("陈白 首席经济学家")
+    ('陈白', '陈白', '陈白')
+    >>> credit_name("白话财经（笔名）"), credit_name("Lucy Wang"), credit_name("罗银胜 出版社：团结出版社")
+    ('白话财经', 'Lucy Wang', '罗银胜')
+    >>> credit_name("记者"), credit_name("http://x")
+    (None, None)
+    """
+    text = S.CREDIT_CUT.split(collapse(credit), 1)[0].strip()
+    tokens = text.split(" ")
+    # "outlet title name": the name follows the last title; "name title": it precedes it
+    titled = [i for i, t in enumerate(tokens) if S.CREDIT_TITLES.fullmatch(t)]
+    if titled and titled[-1] + 1 < len(tokens):
+        candidates = tokens[titled[-1] + 1 :]
+    elif titled:
+        candidates = tokens[: titled[0]]
+    else:
+        candidates = tokens
+    if len(candidates) > 1 and all(c.isascii() for c in candidates):
+        candidates = [" ".join(candidates)]  # a Latin name keeps its spaces
+    for token in candidates[:1]:
+        # a title glued to the name: "财经评论员陈白"
+        token = S.CREDIT_TITLES.split(token)[-1] if S.CREDIT_TITLES.search(token) else token
+        if S.CREDIT_NAME.fullmatch(token):
+            return token
+    return None
+
+
+def credit_lines(container: Any) -> tuple[list[str], list[str]]:
+    """Short lines right before and right after the body: where credits sit outside it."""
+    if container is None:
+        return [], []
+
+    def short(el: Any) -> list[str]:
+        if el is None or not isinstance(el.tag, str):
+            return []
+        text = text_of(el)
+        return [text] if text and len(text) <= S.CREDIT_LINE_MAX_CHARS else []
+
+    return short(container.getprevious()), short(container.getnext())
 
 
 _EDITOR_TEXT = etree.XPath("descendant::text()[contains(., '责任编辑')]")
@@ -478,10 +555,17 @@ def _marker_code(kind: str, value: str) -> str:
 def body_container(page: Page) -> Any:
     """The element holding the article body: a known template's container, else the
     element whose own paragraphs carry the most text (an unknown or future template)."""
-    _, nodes = _first(page.root, S.BODY)
+    return body_and_template(page)[0]
+
+
+def body_and_template(page: Page) -> tuple[Any, str]:
+    """The body element and the name of the template that found it (see
+    ``selectors.BODY_TEMPLATE_NAMES``)."""
+    name, nodes = _first(page.root, S.BODY)
     if nodes:
-        return nodes[0]
-    return _densest_paragraph_parent(page.root) if page.root is not None else None
+        return nodes[0], S.BODY_TEMPLATE_NAMES.get(name, name)
+    found = _densest_paragraph_parent(page.root) if page.root is not None else None
+    return found, S.GENERIC_TEMPLATE if found is not None else S.NO_BODY_TEMPLATE
 
 
 def _densest_paragraph_parent(root: Any) -> Any:
@@ -531,6 +615,8 @@ class ArticleFields:
     stocks: list[str] = field(default_factory=list)
     body: CleanBody = field(default_factory=CleanBody)
     headimg: str | None = None
+    template: str = S.NO_BODY_TEMPLATE
+    """Which template's body rule read the page (``generic`` for the fallback)."""
 
 
 def extract_article(
@@ -548,11 +634,16 @@ def extract_article(
     fields.published_at, fields.published_raw = when.value, when.raw
     fields.source = source(page, box)
     fields.section = section(page, headline)
-    container = body_container(page)
+    container, fields.template = body_and_template(page)
     fields.keywords = keywords(page, fields.title, container, old_template=headline is None)
     fields.editor = editor(container)
     fields.author = author(
-        page, box, body_paragraphs(container), fields.source, old_template=headline is None
+        page,
+        box,
+        body_paragraphs(container),
+        fields.source,
+        old_template=headline is None,
+        around=credit_lines(container),
     )
     fields.stocks = stocks(container)
     published_day = fields.published_at.date() if fields.published_at else None

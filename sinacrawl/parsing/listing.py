@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ import parsel
 
 from sinacrawl.parsing.dates import BEIJING, from_unix
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class ListingEntry:
     keywords: tuple[str, ...] = field(default_factory=tuple)
     image: str | None = None
     """Absolute URL of the listing's picture, if any."""
+    lids: tuple[int, ...] = ()
+    """The roll API lists the entry is on (its ``lids``); empty when the listing does not say."""
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,55 @@ def roll_entry(raw: Mapping) -> ListingEntry | None:
         mtime=from_unix(raw.get("mtime")),
         keywords=_keywords(raw.get("keywords"), title),
         image=_roll_image(raw),
+        lids=_lids(raw.get("lids")),
     )
+
+
+def _lids(value: object) -> tuple[int, ...]:
+    """``"295,2509,2516"`` (or a list) → ``(295, 2509, 2516)``; junk parts are left out.
+
+    >>> _lids("295, 2509,x,2516"), _lids(None)
+    ((295, 2509, 2516), ())
+    """
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list | tuple):
+        return ()
+    return tuple(int(p) for p in (str(p).strip() for p in parts) if p.isdigit() and len(p) < 10)
+
+
+def entries_off_list(page: ListingPage, lid: int) -> list[ListingEntry]:
+    """Entries that say which lists they are on and do not name ``lid``: the roll API only
+    returns a list's own entries, so any such entry means the registry's lid is wrong."""
+    return [e for e in page.entries if e.lids and lid not in e.lids]
+
+
+class LidCheck:
+    """Warns once per channel and run when a roll page's entries are not on the channel's list.
+
+    The check that catches a registry entry pointing at the wrong list (``usstock`` once read
+    2516, 财经, for 美股).
+    """
+
+    def __init__(self) -> None:
+        self.warned: set[str] = set()
+
+    def __call__(self, channel: str, lid: int, page: ListingPage) -> bool:
+        """True when this call logged the warning."""
+        off = entries_off_list(page, lid)
+        if not off or channel in self.warned:
+            return False
+        self.warned.add(channel)
+        common = set(off[0].lids).intersection(*(e.lids for e in off[1:]))
+        logger.warning(
+            "Channel %s: %d of %d roll entries are not on list lid=%d; the channel's list id "
+            "is probably wrong (lids every such entry is on: %s). Check sinacrawl/channels.py.",
+            channel,
+            len(off),
+            len(page.entries),
+            lid,
+            ", ".join(map(str, sorted(common))) or "none",
+        )
+        return True
 
 
 def parse_roll_api(

@@ -74,13 +74,30 @@ META_SOURCE_KEYS: tuple[str, ...] = ("article:author", "mediaid")
 BYLINE_SOURCE_AFTER_DATE = re.compile(r"\d{1,2}[:：]\d{2}(?:[:：]\d{2})?\s+(\S[^\n]{0,30}?)\s*$")
 
 # --- author: a named writer ------------------------------------------------------------------
-# Patterns on the first and last paragraphs of the body (and the 2004 byline cell).
+# Patterns on the first and last paragraphs of the body, the lines right before and after it
+# (and the 2004 byline cell). Group 1 is a credit: a name, maybe with an outlet, a title or a
+# pen-name note around it, which article.credit_name reduces to the name.
 AUTHOR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("作者：X", re.compile(r"作者[:：]\s*([\u4e00-\u9fff·]{2,8})")),
+    ("作者：X", re.compile(r"作者\s*[:：｜|]\s*([^，,；;。！!？?\n]{2,30})")),
     ("（记者 X）", re.compile(r"[（(][^（()）]{0,12}?记者\s*([\u4e00-\u9fff·]{2,4})\s*[）)]")),
-    ("文/X", re.compile(r"^\s*文\s*[/／|]\s*([\u4e00-\u9fff·]{2,8})\s*$")),
+    (
+        "【作者：X】 / [文/X]",
+        re.compile(r"[【\[〔](?:作者|文|撰文|撰稿)\s*[:：｜|/／]?\s*([^】\]〕]{2,30})[】\]〕]"),
+    ),
+    ("文/X line", re.compile(r"^\s*(?:文|撰文|撰稿)\s*[/／|｜:：]\s*(.{2,30}?)\s*$")),
     ("（outlet X）", re.compile(r"[（(][\u4e00-\u9fff]{2,12}\s+([\u4e00-\u9fff·]{2,4})[）)]\s*$")),
 )
+# Titles around a credited name: "经济观察报 记者 陈白", "财经评论员陈白", "陈白 首席经济学家".
+CREDIT_TITLES = re.compile(
+    r"(?:特约|实习|见习|首席|资深|高级)?(?:记者|评论员|分析师|经济学家|研究员|撰稿人|"
+    r"主笔|专栏作家|作家|编辑|通讯员|实习生|教授|主编)"
+)
+# A credited name: Chinese (with · for transliterations) or Latin letters.
+CREDIT_NAME = re.compile(r"[\u4e00-\u9fff·]{2,8}|[A-Za-z][A-Za-z .'-]{1,29}")
+# Where a credit stops being the name: a clause, or a note such as （笔名）.
+CREDIT_CUT = re.compile(r"[，,；;（(、]")
+# Text after the body shorter than this may be a credit line (longer is another paragraph).
+CREDIT_LINE_MAX_CHARS = 60
 # A 2004 book page's byline cell (td.l15 centred) carries 作者：X.
 AUTHOR_CELLS = X("descendant::td[contains(@class, 'l15')]")
 
@@ -160,6 +177,28 @@ BODY: tuple[tuple[str, etree.XPath], ...] = (
 
 # An unknown template's body: the element whose own <p> children hold at least this much text.
 MIN_UNKNOWN_BODY_CHARS = 200
+
+# Which template read a page, as counted in the stats (``sinacrawl/templates/<name>``), so a
+# watchdog sees a template start failing: the BODY rule that matched, ``generic`` for the
+# densest-paragraphs fallback, ``none`` when no body was found at all.
+BODY_TEMPLATE_NAMES: dict[str, str] = {
+    "#artibody": "artibody",
+    "2004-05 td > font#zoom": "table_zoom",
+    "news #article": "news_article",
+    "mobile section.art_content": "mobile_art_content",
+    "mobile article.art_box": "mobile_art_box",
+    "2008-13 .blkContainerSblkCon": "blk_container",
+}
+GENERIC_TEMPLATE = "generic"
+NO_BODY_TEMPLATE = "none"
+
+# An unknown template's date: the first element whose class or id speaks of a date or time
+# and whose short text holds a full date and time (tried only when nothing else gave one).
+GENERIC_DATE_BOXES = X(
+    "descendant::*[contains(@class, 'date') or contains(@class, 'time') or "
+    "contains(@id, 'date') or contains(@id, 'time')][not(self::script)][not(self::style)]"
+)
+GENERIC_DATE_MAX_CHARS = 80
 
 # --- the page's own URL, when the caller does not know it ---------------------------------------
 META_URL_KEYS: tuple[str, ...] = ("og:url", "toutiao")

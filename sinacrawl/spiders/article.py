@@ -67,8 +67,11 @@ def check_url(url: str) -> tuple[str | None, str | None]:
     return canonical_url(url), None
 
 
-def read_urls(urls: str | None, urls_file: str | None) -> list[str]:
-    """The URLs given by ``-a urls=`` (comma separated) and ``-a urls_file=``, in order."""
+def read_urls(urls: str | None, urls_file: str | None, *, file_arg: str = "urls_file") -> list[str]:
+    """The URLs given by ``-a urls=`` (comma separated) and ``-a urls_file=``, in order.
+
+    ``file_arg`` names the file argument in errors (the stock spider reads symbols so).
+    """
     found: list[str] = []
     if urls:
         found.extend(u for u in urls.split(",") if u.strip())
@@ -77,9 +80,11 @@ def read_urls(urls: str | None, urls_file: str | None) -> list[str]:
         try:
             text = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise UsageError(f"-a urls_file={urls_file}: cannot read it ({exc.strerror})") from None
+            raise UsageError(
+                f"-a {file_arg}={urls_file}: cannot read it ({exc.strerror})"
+            ) from None
         except UnicodeDecodeError:
-            raise UsageError(f"-a urls_file={urls_file}: not a UTF-8 text file") from None
+            raise UsageError(f"-a {file_arg}={urls_file}: not a UTF-8 text file") from None
         for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):

@@ -32,9 +32,11 @@ from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownC
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
 from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.loaders import template_of
 from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import (
+    LidCheck,
     ListingEntry,
     ListingError,
     ListingPage,
@@ -53,6 +55,7 @@ logger = logging.getLogger(__name__)
 SINA_DOMAINS = ["sina.com.cn", "sina.cn"]
 LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
+TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -245,6 +248,9 @@ class ArticleSpiderBase(scrapy.Spider):
             self.logger.error("Could not extract %s: %r", response.url, exc, exc_info=True)
             report(self.crawler, response.request, "failed", "extract_error")
             return
+        template = template_of(item)
+        if template:
+            self.crawler.stats.inc_value(TEMPLATES + template)
         when = published_at(item)
         if self.window.position(when) != 0:
             self.logger.info(
@@ -309,6 +315,7 @@ class FinanceSpider(ArticleSpiderBase):
         self._answered: set[int] = set()
         self._idle_starts: dict[int, int] = {}
         self._listed: set[str] = set()  # doc_ids requested in this run
+        self._lid_check = LidCheck()
         # per channel: listing pages read, entries seen, article requests made
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
 
@@ -368,6 +375,8 @@ class FinanceSpider(ArticleSpiderBase):
         self._answered.add(stream.index)
         try:
             page = self._parse_page(stream.source, response, page_no)
+            if isinstance(stream.source, RollSource):
+                self._lid_check(stream.channel.name, stream.source.lid, page)
         except ListingError as exc:
             self.crawler.stats.inc_value(LISTINGS + "failed/malformed")
             self.logger.error(

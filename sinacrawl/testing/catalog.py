@@ -70,7 +70,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "channels": [
         {"name": "china", "pageid": 155, "lid": 1686, "count": 20, "path": "china/gncj"},
         {"name": "macro", "pageid": 155, "lid": 1687, "count": 20, "path": "china/hgjj"},
-        {"name": "usstock", "pageid": 153, "lid": 2516, "count": 20, "path": "stock/usstock/c"},
+        {"name": "usstock", "pageid": 153, "lid": 2518, "count": 20, "path": "stock/usstock/c"},
     ],
     # {"ref": {"kind": ..., ...}}; see FAULT_KINDS.
     "faults": {},
@@ -390,6 +390,9 @@ def build_catalog(config: dict[str, Any] | None = None) -> Catalog:
                 article.channels.append(spec["name"])
                 channels[spec["name"]].articles.append(article)
     _apply_overrides(cfg, by_ref)
+    from sinacrawl.testing.stocknews import apply_mobile_forms  # it imports this module
+
+    apply_mobile_forms(cfg, by_ref)
     for channel in channels.values():
         channel.articles.sort(key=lambda a: a.ctime, reverse=True)
     by_path = {a.mirror_path: a for a in by_ref.values()}

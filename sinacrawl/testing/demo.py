@@ -23,7 +23,7 @@ from sinacrawl.testing.process import ProcessError, mocksite_process, run_crawl
 CHANNELS = [
     {"name": "china", "pageid": 155, "lid": 1686, "count": 12, "path": "china/gncj"},
     {"name": "macro", "pageid": 155, "lid": 1687, "count": 8, "path": "china/hgjj"},
-    {"name": "usstock", "pageid": 153, "lid": 2516, "count": 8, "path": "stock/usstock/c"},
+    {"name": "usstock", "pageid": 153, "lid": 2518, "count": 8, "path": "stock/usstock/c"},
 ]
 
 # The mock is on this machine: no need to be gentle with it, and the demo should be quick.

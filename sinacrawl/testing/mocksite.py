@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sinacrawl.parsing.urls import is_sina_host
+from sinacrawl.testing import stocknews
 from sinacrawl.testing.catalog import Catalog, MockArticle, build_catalog
 from sinacrawl.testing.pages import article_page, jsonp, php_json, roll_api, roll_html
 
@@ -215,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
             self.roll_api(site, query)
         elif path.startswith(ROLL_HTML_PREFIX) and path.endswith(".shtml"):
             self.roll_html(site, path[len(ROLL_HTML_PREFIX) : -len(".shtml")], query)
+        elif (stock_page := stocknews.route(site.catalog, path, query)) is not None:
+            self.send_body(*stock_page, "text/html; charset=gb2312")
         elif (article := site.catalog.by_path.get(path)) is not None:
             self.article(site, article, query)
         else:
