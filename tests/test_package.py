@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from scrapy import Request
 from scrapy.exceptions import UsageError
 from scrapy.settings import Settings
 
@@ -81,6 +82,18 @@ def test_version_and_ranges_live_in_one_place() -> None:
         # The requirement files install the project itself; ranges are pyproject's alone.
         assert lines and all(line.startswith("-e .") for line in lines), (name, lines)
     assert {"mongo", "redis", "dev"} <= set(project["optional-dependencies"])
+
+
+def test_one_spider_at_most_claims_a_url_for_scrapy_shell() -> None:
+    from scrapy.spiderloader import SpiderLoader
+    from scrapy.utils.project import get_project_settings
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "sinacrawl.settings")
+    loader = SpiderLoader.from_settings(get_project_settings())
+    listing = "https://feed.mix.sina.com.cn/api/roll/get?pageid=155&lid=1686&page=1"
+    article = "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml"
+    assert loader.find_by_request(Request(listing)) == ["finance"]
+    assert loader.find_by_request(Request(article)) == []  # Scrapy's default spider, our settings
 
 
 # --- optional stores: switched on by their URL, each needing its extra --------------------
