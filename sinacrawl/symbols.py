@@ -58,12 +58,12 @@ class SymbolLinks:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SymbolLinks:
-        from sinacrawl.state import MONGO_PIPELINE, _enabled
-
         settings = crawler.settings
         uri = settings.get("MONGO_URI")
         mongo = None
-        if uri and _enabled(crawler, MONGO_PIPELINE):
+        # MONGO_URI is the switch (sinacrawl.addons.MongoAddon adds the pipeline for it, but
+        # only after the spider is made, so ITEM_PIPELINES does not show it yet here).
+        if uri:
             mongo = (uri, settings.get("MONGO_COLLECTION") or "articles")
         timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 3000)
         return cls(state_dir(settings) / FILE, mongo, timeout_ms=timeout_ms)
