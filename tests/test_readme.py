@@ -142,7 +142,12 @@ def run_part(part: str, box: dict) -> None:
 @pytest.mark.slow
 def test_every_readme_command_runs(sandbox, mongo_uri, redis_url, tmp_path) -> None:  # noqa: F811
     ran = []
-    with mocksite_process(demo_config(with_real_pages=True), tmp_path / "site") as site:
+    config = demo_config(with_real_pages=True)
+    config["stock_news"] = [  # the per-stock news lists of the README's symbols
+        {"symbol": "sh600519", "name": "贵州茅台", "per_page": 3, "refs": ["china:0", "macro:1"]},
+        {"symbol": "sz000001", "name": "平安银行", "per_page": 3, "refs": ["china:2"]},
+    ]
+    with mocksite_process(config, tmp_path / "site") as site:
         sandbox["env"]["SINACRAWL_UPSTREAM"] = site.url
         (sandbox["cwd"] / "urls.txt").write_text(site.catalog.articles()[0].url + "\n")
         for command in readme_commands():
