@@ -1,11 +1,11 @@
-"""MongoDB storage benchmark: items/s through MongoPipeline with bulk upserts vs one write per item.
+"""MongoDB storage benchmark: items/s through the Mongo store, bulk upserts vs one write per item.
 
     .venv/bin/python bench/mongo_bench.py [--mongo-items 300] [--mongo-rounds 3] [--check]
 
 Also the MongoDB section of ``bench/store_bench.py``. Against nx-27017 (the tests' MongoDB
 stand-in, ``tests/mongo_server.py``; SQLite files) on loopback. Each round stores
-``--mongo-items`` new articles (bodies: the real archive posts) through the whole
-MongoPipeline, in fresh databases, with ``MONGO_BATCH_SIZE=--mongo-batch`` (one ``$in`` read
+``--mongo-items`` new articles (bodies: the real archive posts) through the whole storage
+pipeline (Mongo store), in fresh databases, with ``MONGO_BATCH_SIZE=--mongo-batch`` (one ``$in`` read
 of the stored hashes and one bulk of UpdateOne upserts per batch) and with
 ``MONGO_BATCH_SIZE=1`` (one read and one upsert per item); under the pipeline's default write
 concerns (``w: 1``, every 10th batch and the last one journaled, so a batch's local journal
@@ -37,10 +37,10 @@ MONGO_TARGET = 5.0
 
 
 def _mongo_pipeline_rate(uri: str, spool: Path, items: list[dict[str, Any]], batch: int) -> float:
-    """Items/s through MongoPipeline, from the first item to the end of close_spider."""
+    """Items/s through the storage pipeline (Mongo store), first item to end of close_spider."""
     from scrapy.utils.test import get_crawler
 
-    from sinacrawl.pipelines.mongo import MongoPipeline
+    from sinacrawl.pipelines.store import StorePipeline
 
     settings = {
         "MONGO_URI": uri,
@@ -50,14 +50,15 @@ def _mongo_pipeline_rate(uri: str, spool: Path, items: list[dict[str, Any]], bat
     }
 
     async def run() -> float:
-        pipe = MongoPipeline.from_crawler(get_crawler(settings_dict=settings))
+        crawler = get_crawler(settings_dict=settings)
+        pipe = StorePipeline.from_crawler(crawler)
         await pipe.open_spider()
         start = time.perf_counter()
         for item in items:
             await pipe.process_item(item)
         await pipe.close_spider()
         elapsed = time.perf_counter() - start
-        stored = pipe.stats.get_value("sinacrawl/mongo/upserted", 0)
+        stored = crawler.stats.get_value("sinacrawl/mongo/upserted", 0)
         if stored != len(items):
             raise SystemExit(f"mongo bench: only {stored} of {len(items)} items were stored")
         return len(items) / elapsed

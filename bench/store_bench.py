@@ -37,9 +37,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sinacrawl.pipelines.hexo import HexoPipeline  # noqa: E402
 from sinacrawl.posts import render_post  # noqa: E402
 from sinacrawl.state import CompactIdSet, KnownArticles  # noqa: E402
+from sinacrawl.stores import Record  # noqa: E402
+from sinacrawl.stores.hexo import HexoStore  # noqa: E402
 from tests.conftest import FIXTURES  # noqa: E402
 
 KNOWN_LIMIT_MB = 26.0
@@ -84,28 +85,28 @@ def bench_hexo(n: int, in_flight: int) -> list[tuple[str, str]]:
     try:
 
         def store_sequentially(folder: str) -> None:
-            pipe = HexoPipeline(root / folder)
-            pipe.open_spider()
+            pipe = HexoStore(root / folder)
+            pipe.open_now()
             for item in items:
                 pipe.store(item)
-            pipe.close_spider()
+            pipe.close_now()
 
         def store_concurrently(folder: str) -> None:
             # What a crawl does: Scrapy keeps up to CONCURRENT_ITEMS items in the pipelines.
-            pipe = HexoPipeline(root / folder)
-            pipe.open_spider()
+            pipe = HexoStore(root / folder)
+            pipe.open_now()
 
             async def run() -> None:
                 slots = asyncio.Semaphore(in_flight)
 
                 async def one(item: dict[str, Any]) -> None:
                     async with slots:
-                        await pipe.process_item(item)
+                        await pipe.put([Record(item, "article", item["doc_id"])])
 
                 await asyncio.gather(*(one(item) for item in items))
 
             asyncio.run(run())
-            pipe.close_spider()
+            pipe.close_now()
 
         sequential = timed(lambda: store_sequentially("seq"))
         concurrent = timed(lambda: store_concurrently("conc"))
@@ -190,7 +191,7 @@ def bench_memory(n: int) -> tuple[list[tuple[str, str]], float]:
 
 # === MongoDB: bulk upserts vs one-by-one writes ============================================
 # Owned by the MongoDB pipeline's engineer: the measurement lives in bench/mongo_bench.py
-# (items/s through MongoPipeline with bulk upserts and with one write per item, against
+# (items/s through the Mongo store with bulk upserts and with one write per item, against
 # nx-27017); it returns rows of (label, value) and sets ``args.mongo_ratio``.
 def bench_mongo(args: argparse.Namespace) -> list[tuple[str, str]]:
     if args.skip_mongo:

@@ -1,9 +1,10 @@
-"""Scrapy add-ons (``ADDONS``) that switch the optional stores on from the final settings.
+"""Scrapy add-ons (``ADDONS``) for the optional parts, decided from the final settings.
 
 Add-ons see the settings after the environment, ``settings.py`` and ``-s`` have all been
 applied, so ``MONGO_URI`` and ``REDIS_URL`` work from any of them. Neither pymongo nor
 scrapy-redis is imported unless its URL is set: they are the ``mongo`` and ``redis`` extras
-(``pip install 'sinacrawl[mongo,redis]'``).
+(``pip install 'sinacrawl[mongo,redis]'``); which stores are on is decided in
+:func:`sinacrawl.stores.configured_stores`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MONGO_PIPELINE = "sinacrawl.pipelines.mongo.MongoPipeline"
 QUEUE_KEY = "sinacrawl:%(spider)s:requests"
 SEEN_KEY = "sinacrawl:%(spider)s:seen"
 
@@ -34,18 +34,14 @@ def require(module: str, extra: str, setting: str) -> None:
 
 
 class MongoAddon:
-    """Adds MongoPipeline when ``MONGO_URI`` is set; otherwise says once that MongoDB is off.
-
-    Listing the pipeline always and letting it raise NotConfigured would log a WARNING
-    ("Disabled …") on every healthy run without MongoDB.
-    """
+    """Checks that ``MONGO_URI`` can be served (pymongo installed); without it, says once at
+    INFO that MongoDB is off, so an operator reading a healthy log knows where items went."""
 
     def update_settings(self, settings: Settings) -> None:
         if not settings.get("MONGO_URI"):
             logger.info("MongoDB off (MONGO_URI is not set)")
             return
         require("pymongo", "mongo", "MONGO_URI")
-        settings.set_in_component_priority_dict("ITEM_PIPELINES", MONGO_PIPELINE, 400)
 
 
 class DistributedAddon:

@@ -28,10 +28,10 @@ from pathlib import Path
 
 from scrapy.utils.asyncio import run_in_thread
 
+from sinacrawl.runstate import STATE_DIR_NAME, index_file, state_dir_of
+
 logger = logging.getLogger(__name__)
 
-INDEX_DIR = ".sinacrawl"
-INDEX_FILE = "index.sqlite3"
 TMP_PREFIX = ".sinacrawl-tmp-"
 TMP_SUFFIX = ".tmp"
 OPEN_WAIT_SECONDS = 30.0
@@ -42,13 +42,6 @@ WRITERS_DIR = "writers"
 # often pid 1 every time), whose leftovers would otherwise look like its own.
 _OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 _serial = itertools.count()
-
-
-def state_dir(settings) -> Path:
-    """Where a run keeps what it needs beyond the posts (index, lock, channel state, spool):
-    the archive's hidden folder, or ``./.sinacrawl`` for a run without an archive
-    (``ARCHIVE_DIR`` set empty, e.g. MongoDB only)."""
-    return Path(settings.get("ARCHIVE_DIR") or ".") / INDEX_DIR
 
 
 # Post file names the archive writes: <YYYY-MM-DD>-<doc_id>.md
@@ -166,14 +159,28 @@ def sweep_temp_files(root: Path) -> int:
     """
     removed = 0
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != INDEX_DIR]
-        for name in files:
-            if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
-                if _owner_alive(name[len(TMP_PREFIX) :]):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
-                    removed += 1
+        dirs[:] = [d for d in dirs if d != STATE_DIR_NAME]
+        removed += _sweep(folder, files)
+    return removed
+
+
+def sweep_folder(folder: Path) -> int:
+    """:func:`sweep_temp_files` for one folder only (not its subfolders)."""
+    try:
+        return _sweep(str(folder), os.listdir(folder))
+    except FileNotFoundError:
+        return 0
+
+
+def _sweep(folder: str, names: Iterable[str]) -> int:
+    removed = 0
+    for name in names:
+        if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+            if _owner_alive(name[len(TMP_PREFIX) :]):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
     return removed
 
 
@@ -184,7 +191,7 @@ def begin_writing(root: Path) -> tuple[int, Path]:
     run removes its mark, so the walk over the whole archive only happens when a mark
     outlived its process (a killed run) or there are no marks yet (an archive new to them).
     """
-    marks = root / INDEX_DIR / WRITERS_DIR
+    marks = state_dir_of(root) / WRITERS_DIR
     try:
         dead = [m for m in marks.iterdir() if not _owner_alive(m.name)]
         swept = sweep_temp_files(root) if dead else 0
@@ -224,7 +231,7 @@ class ArchiveIndex:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.path = self.root / INDEX_DIR / INDEX_FILE
+        self.path = index_file(self.root)
         self._db = self._open()
 
     @classmethod

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 
 from sinacrawl.exceptions import DropArticle
-from sinacrawl.posts import sanitized_ahead
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -141,9 +140,7 @@ def worker_main() -> None:
     """A worker: frames in on stdin, frames out on the original stdout, until stdin ends.
 
     Frame: 4-byte big-endian length, then a pickle. In: ``(job id, extract_in_worker
-    arguments, sanitize)``; out: ``(job id, outcome, value, log records, sanitised body)``.
-    With ``sanitize`` the worker also runs the Hexo writer's ``sanitize_html`` on the body: it
-    has CPU to spare, the crawl thread has not (see ``sinacrawl.posts.sanitized_ahead``).
+    arguments)``; out: ``(job id, outcome, value, log records)``.
     """
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print() must not corrupt the frames
@@ -153,12 +150,9 @@ def worker_main() -> None:
         header = source.read(4)
         if len(header) < 4:
             return  # the crawl closed the pipe, or died
-        job, args, sanitize = pickle.loads(source.read(int.from_bytes(header, "big")))
+        job, args = pickle.loads(source.read(int.from_bytes(header, "big")))
         outcome, value, records = extract_in_worker(*args)
-        clean = None
-        if sanitize and outcome == "item" and value.get("body_html"):
-            clean = _sanitize(value["body_html"])
-        frame = pickle.dumps((job, outcome, value, records, clean), pickle.HIGHEST_PROTOCOL)
+        frame = pickle.dumps((job, outcome, value, records), pickle.HIGHEST_PROTOCOL)
         out.write(len(frame).to_bytes(4, "big") + frame)
         out.flush()
 
@@ -230,13 +224,13 @@ class _Worker:
         )
         self.writer, _ = await self.loop.connect_write_pipe(asyncio.Protocol, self.process.stdin)
 
-    async def run(self, job: int, args: tuple, sanitize: bool) -> tuple:
+    async def run(self, job: int, args: tuple) -> tuple:
         future = self.loop.create_future()
         self.pending[job] = future
         await self.ready
         if self.dead:
             raise WorkerFailed("broken")
-        frame = pickle.dumps((job, args, sanitize), pickle.HIGHEST_PROTOCOL)
+        frame = pickle.dumps((job, args), pickle.HIGHEST_PROTOCOL)
         assert self.writer is not None
         self.writer.write(len(frame).to_bytes(4, "big") + frame)
         return await future
@@ -293,10 +287,8 @@ class ExtractionPool:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         stats=None,
-        sanitize: bool = False,
     ) -> None:
         self.processes = processes
-        self.sanitize = sanitize  # workers sanitise bodies for the Hexo writer ahead of time
         self.timeout = timeout
         self.stats = stats
         self.restarts = 0
@@ -312,9 +304,7 @@ class ExtractionPool:
             distributed=bool(settings.get("REDIS_URL")),
         )
         timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
-        # The Hexo archive is on (HexoPipeline) when ARCHIVE_DIR is set.
-        sanitize = bool(settings.get("ARCHIVE_DIR"))
-        pool = cls(processes, timeout=timeout, stats=crawler.stats, sanitize=sanitize)
+        pool = cls(processes, timeout=timeout, stats=crawler.stats)
         crawler.signals.connect(pool.aclose, signal=signals.spider_closed)
         if processes:
             logger.info("Extracting articles in %d worker process(es)", processes)
@@ -358,8 +348,8 @@ class ExtractionPool:
         if not self.inline:
             worker = self._worker()
             try:
-                outcome, value, records, clean = await asyncio.wait_for(
-                    worker.run(next(self._jobs), args, self.sanitize), self.timeout
+                outcome, value, records = await asyncio.wait_for(
+                    worker.run(next(self._jobs), args), self.timeout
                 )
             except (TimeoutError, asyncio.TimeoutError):
                 self._replace(worker, "timeout", url)
@@ -367,8 +357,6 @@ class ExtractionPool:
                 self._replace(worker, exc.why, url)
             else:
                 self._inc("pages")
-                if clean is not None:
-                    sanitized_ahead(value["body_html"], clean)
                 return _result(outcome, value, records)
         return _build_inline(*args)
 
@@ -429,12 +417,6 @@ def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Ar
         raise exc
     text, trace = value
     raise RemoteExtractionError(f"{text}\n(in the extraction worker)\n{trace}")
-
-
-def _sanitize(body_html: str) -> str:
-    from sinacrawl.posts import sanitize_html
-
-    return sanitize_html(body_html)
 
 
 def _build_inline(

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 
-from sinacrawl.archive import atomic_write, state_dir
+from sinacrawl.archive import atomic_write
+from sinacrawl.runstate import channels_file
 from sinacrawl.state import KnownArticles
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -36,10 +38,8 @@ logger = logging.getLogger(__name__)
 
 SKIPPED = "sinacrawl/articles/skipped_known"
 CHANGED = "sinacrawl/articles/refetched_changed"
-STOPPED = "sinacrawl/listing/stopped_known_page"
+STOPPED = "sinacrawl/listings/stopped_known_page"
 FAILED_PREFIX = "sinacrawl/articles/failed/"
-CHANNELS_FILE = "channels.json"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def truthy(value: Any) -> bool:
@@ -48,9 +48,7 @@ def truthy(value: Any) -> bool:
     >>> truthy("1"), truthy("0"), truthy(True), truthy(None)
     (True, False, True, False)
     """
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
+    return bool(yes_no(value))
 
 
 class _PageOutcome:
@@ -102,7 +100,7 @@ class IncrementalMiddleware:
             crawler,
             KnownArticles.from_crawler(crawler),
             crawler.settings.getbool("STOP_ON_KNOWN_PAGE", True),
-            state_dir(crawler.settings) / CHANNELS_FILE,
+            channels_file(crawler.settings),
         )
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)

@@ -11,7 +11,6 @@ import hashlib
 import html
 import re
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -21,7 +20,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 from lxml import html as lxml_html
 
-from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.dates import BEIJING, parse_stored
 
 DEFAULT_AUTHOR = "新浪财经"
 BODY_OPEN = "<div>   "  # the seed's wrapper line, trailing spaces included
@@ -109,26 +108,17 @@ def front_matter(item: Mapping[str, Any], hexo_timezone: str | None = None) -> s
 def post_datetime(item: Mapping[str, Any]) -> datetime:
     """The article's instant: ``published_at``, else ``crawled_at`` (aware, Beijing)."""
     for field in ("published_at", "crawled_at"):
-        value = item.get(field)
-        if isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str) and value:
-            try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                continue
-        else:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=BEIJING)
-        return parsed.astimezone(BEIJING)
+        parsed = parse_stored(item.get(field))
+        if parsed is not None:
+            return parsed.astimezone(BEIJING)
     return datetime(1970, 1, 1, 8, tzinfo=BEIJING)
 
 
 # --- body ----------------------------------------------------------------------------------
 
-# Dropped with their content: active or embedding elements.
-DROP_TAGS = frozenset(
+# Dropped with their content: active or embedding elements (the security list; what
+# extraction drops as page furniture is parsing/text.py's DROP_TAGS).
+ACTIVE_TAGS = frozenset(
     {
         *("script", "style", "iframe", "frame", "frameset", "object", "applet", "noscript"),
         *("template", "svg", "math", "portal", "audio", "video", "select", "textarea"),
@@ -175,37 +165,25 @@ def _clean_element(el: etree._Element) -> None:
         el.set("rel", "noopener noreferrer")
 
 
-# Bodies sanitised ahead of time, keyed by the body they came from: the extraction worker
-# (sinacrawl.extractors) has CPU to spare where the crawl thread, which renders posts, has
-# not. Each is taken once; bounded, as not every extracted item reaches the Hexo writer.
-_SANITIZED_AHEAD: OrderedDict[str, str] = OrderedDict()
-SANITIZED_AHEAD_MAX = 512
-
-
-def sanitized_ahead(body_html: str, clean: str) -> None:
-    """Note that ``sanitize_html(body_html)`` is ``clean``, computed by this same code
-    elsewhere, for the next ``sanitize_html(body_html)`` to return."""
-    _SANITIZED_AHEAD[body_html] = clean
-    if len(_SANITIZED_AHEAD) > SANITIZED_AHEAD_MAX:
-        _SANITIZED_AHEAD.popitem(last=False)
-
-
 def sanitize_html(body_html: str) -> str:
     """The body with scripts, embeds, event handlers and script URLs made inert.
+
+    This is the one security step between an item and a post, run where the post is made:
+    the Hexo store takes any item (a tool's, a replayed one), not only what extraction made.
+    Extraction's allow-list (``parsing/text.py``) decides what *content* a body keeps; on its
+    output this step only adds ``referrerpolicy`` to images (``tests/test_hexo.py`` checks
+    that for every real page), so the two do not repeat each other.
 
     >>> sanitize_html('<p onclick="x()">a</p><script>evil()</script><img src="javascript:y">')
     '<p>a</p><img referrerpolicy="no-referrer">'
     """
-    clean = _SANITIZED_AHEAD.pop(body_html, None)
-    if clean is not None:
-        return clean
     body_html = _NOT_XML.sub("", body_html)  # lxml refuses them, and they show nothing
     wrapper = lxml_html.fragment_fromstring(body_html, create_parent="div")
     for el in list(wrapper.iter()):
         if el is wrapper:
             continue
         # Comments and processing instructions (non-str tags) show nothing: they go too.
-        if not isinstance(el.tag, str) or el.tag.lower() in DROP_TAGS:
+        if not isinstance(el.tag, str) or el.tag.lower() in ACTIVE_TAGS:
             el.drop_tree()
         elif el.tag.lower() in UNWRAP_TAGS or not _TAG_NAME.fullmatch(el.tag):
             el.drop_tag()

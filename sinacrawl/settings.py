@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from sinacrawl import __version__
+from sinacrawl.yesno import yes_no
 
 
 def _env(name: str, default=None):
@@ -65,7 +66,8 @@ EXTENSIONS: dict[str, int | None] = {
     "sinacrawl.extensions.summary.RunSummary": 900,
 }
 # REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py);
-# MONGO_URI adds the MongoDB pipeline. Add-ons see -s settings too (sinacrawl/addons.py).
+# MONGO_URI needs pymongo, and without it the log says once that MongoDB is off
+# (sinacrawl/addons.py; add-ons see -s settings too).
 ADDONS: dict[str, int] = {
     "sinacrawl.addons.DistributedAddon": 100,
     "sinacrawl.addons.MongoAddon": 110,
@@ -120,11 +122,12 @@ FEED_EXPORT_ENCODING = "utf-8"
 ITEM_PIPELINES: dict[str, int] = {
     "sinacrawl.pipelines.validate.ValidatePipeline": 100,
     "sinacrawl.pipelines.dedupe.DedupePipeline": 200,
-    "sinacrawl.pipelines.hexo.HexoPipeline": 300,
-    # sinacrawl.pipelines.mongo.MongoPipeline (400) is added when MONGO_URI is set (addons.py).
+    # Every item to every configured store: the Hexo archive (ARCHIVE_DIR) and MongoDB
+    # (MONGO_URI); see sinacrawl/stores/__init__.py.
+    "sinacrawl.pipelines.store.StorePipeline": 300,
 }
 
 # --- incremental runs (SPEC §6): known articles are not downloaded again ---
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
-STOP_ON_KNOWN_PAGE = _env("STOP_ON_KNOWN_PAGE", "1") not in ("0", "false", "no", "off")
+STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False

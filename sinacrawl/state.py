@@ -6,7 +6,7 @@ about 100 bytes an id), so ids are kept as 64-bit hashes in sorted ``array('Q')`
 the top bits of the hash (see HashIndex).
 
 One :class:`KnownArticles` per crawler (``KnownArticles.from_crawler``) is loaded at start
-from every enabled store: the Hexo archive index and, when ``MONGO_URI`` is set, MongoDB.
+from every configured store (``Store.known_ids``, see sinacrawl/stores/__init__.py).
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from sinacrawl.stores import stores_of
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
 
-# Store pipelines, by module: a store counts as enabled when a pipeline of its module is.
-HEXO_PIPELINE = "sinacrawl.pipelines.hexo"
-MONGO_PIPELINE = "sinacrawl.pipelines.mongo"
 _CRAWLER_ATTR = "_sinacrawl_known_articles"
 
 
@@ -162,9 +161,9 @@ class KnownArticles:
     """Which doc_ids every enabled store already holds, with the listing mtime they had.
 
     The incremental middleware asks :meth:`is_current` before an article is downloaded;
-    the store pipelines call :meth:`remember` once an article is safely stored, and ask
-    :meth:`listing_mtime` for the mtime its listing announced (noted by the middleware with
-    :meth:`expect`), since items do not carry it.
+    the storage pipeline asks :meth:`listing_mtime` for the mtime an article's listing
+    announced (noted by the middleware with :meth:`expect`, since items do not carry it) and
+    calls :meth:`remember` once every store has taken the article.
     """
 
     def __init__(self) -> None:
@@ -182,7 +181,7 @@ class KnownArticles:
         """The crawler's one instance, loaded from its enabled stores on first use."""
         known = getattr(crawler, _CRAWLER_ATTR, None)
         if known is None:
-            known = cls.from_stores(load_sources(crawler))
+            known = cls.from_stores([store.known_ids() for store in stores_of(crawler)])
             setattr(crawler, _CRAWLER_ATTR, known)
         return known
 
@@ -230,52 +229,9 @@ class KnownArticles:
         return from_epoch(self._expected.get(doc_id, 0))
 
     def remember(self, doc_id: str, listing_mtime: datetime | int | None = None) -> None:
-        """Record that ``doc_id`` is now stored (called by the stores after a safe write)."""
+        """Record that ``doc_id`` is now stored (by the storage pipeline, after every store)."""
         key = id_hash(doc_id)
         mtime = to_epoch(listing_mtime)
         if not mtime:
             mtime = self._stored.get(key) or 0
         self._stored.put(key, mtime)
-
-
-def _enabled(crawler: Crawler, module: str) -> bool:
-    pipelines = crawler.settings.getwithbase("ITEM_PIPELINES")
-    return any(
-        (k if isinstance(k, str) else k.__module__).rsplit(".", 1)[0] == module and v is not None
-        for k, v in pipelines.items()
-    )
-
-
-def load_sources(crawler: Crawler) -> list[Iterable[tuple[str, int]]]:
-    """(doc_id, mtime) streams of every store the crawler writes to."""
-    settings = crawler.settings
-    sources: list[Iterable[tuple[str, int]]] = []
-    archive_dir = settings.get("ARCHIVE_DIR")
-    if archive_dir and _enabled(crawler, HEXO_PIPELINE):
-        from sinacrawl.archive import ArchiveIndex
-
-        sources.append(ArchiveIndex.known(archive_dir))
-    uri = settings.get("MONGO_URI")
-    if uri and _enabled(crawler, MONGO_PIPELINE):
-        sources.append(mongo_known(uri, settings.get("MONGO_COLLECTION", "articles")))
-    return sources
-
-
-def mongo_known(uri: str, collection: str) -> Iterator[tuple[str, int]]:
-    """(doc_id, listing mtime) of every stored document, read with a projection.
-
-    MongoDB being unreachable is not fatal here: the store pipeline reports it, and
-    treating nothing as known only costs downloads.
-    """
-    import pymongo
-    from pymongo.errors import PyMongoError
-
-    client: pymongo.MongoClient = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
-    try:
-        coll = client.get_default_database("sina")[collection]
-        for doc in coll.find({}, {"_id": 1, "listing_mtime": 1}, batch_size=10000):
-            yield str(doc["_id"]), to_epoch(doc.get("listing_mtime"))
-    except PyMongoError as exc:
-        logger.warning("could not read known articles from MongoDB: %s", type(exc).__name__)
-    finally:
-        client.close()

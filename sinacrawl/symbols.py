@@ -23,7 +23,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinacrawl.archive import state_dir
+from sinacrawl.runstate import state_dir
+from sinacrawl.stores import configured_stores
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -59,12 +60,9 @@ class SymbolLinks:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SymbolLinks:
         settings = crawler.settings
-        uri = settings.get("MONGO_URI")
         mongo = None
-        # MONGO_URI is the switch (sinacrawl.addons.MongoAddon adds the pipeline for it, but
-        # only after the spider is made, so ITEM_PIPELINES does not show it yet here).
-        if uri:
-            mongo = (uri, settings.get("MONGO_COLLECTION") or "articles")
+        if "mongo" in configured_stores(settings):
+            mongo = (settings["MONGO_URI"], settings.get("MONGO_COLLECTION") or "articles")
         timeout_ms = settings.getint("MONGO_TIMEOUT_MS", 3000)
         return cls(state_dir(settings) / FILE, mongo, timeout_ms=timeout_ms)
 
@@ -95,7 +93,9 @@ class SymbolLinks:
         from pymongo import UpdateOne
         from pymongo.errors import PyMongoError
 
-        from sinacrawl.pipelines.mongo import DEFAULT_DATABASE, Redactor, connect
+        from sinacrawl.stores.mongo import DEFAULT_DATABASE
+        from sinacrawl.stores.mongo.redact import Redactor
+        from sinacrawl.stores.mongo.writer import connect
 
         rows = db.execute(
             "SELECT doc_id, symbol FROM symbols WHERE in_mongo = 0 LIMIT ?", (MONGO_BATCH,)

@@ -334,37 +334,3 @@ def test_kill_9_of_the_crawl_leaves_no_extraction_process(tmp_path):
         finally:
             stop_process(crawl)
             log.close()
-
-
-def test_bodies_sanitised_in_the_worker_render_the_same_posts(fixtures_dir):
-    """With the Hexo archive on, the worker sanitises each body ahead; the crawl thread then
-    renders byte-identical posts without sanitising (every real page)."""
-    from sinacrawl import posts
-    from sinacrawl.pipelines.validate import ValidatePipeline
-
-    pages = real_pages()
-    urls = request_urls()
-    pool = ExtractionPool(1, timeout=20.0, stats=Stats(), sanitize=True)
-
-    async def main():
-        try:
-            return [await extract(pool, page, urls.get(page.stem)) for page in pages]
-        finally:
-            await pool.aclose()
-
-    posts._SANITIZED_AHEAD.clear()
-    items = asyncio.run(main())
-    ahead = dict(posts._SANITIZED_AHEAD)
-    assert len(ahead) == len({i["body_html"] for i in items if i.get("body_html")}) >= 15
-    rendered_pages = 0
-    for page, item in zip(pages, items, strict=True):
-        try:
-            validated = ValidatePipeline().process_item(item)
-        except DropArticle:  # no doc_id in the URL of a 2004 book page, say: never rendered
-            continue
-        rendered_pages += 1
-        rendered = posts.render_post(validated)
-        posts._SANITIZED_AHEAD.clear()
-        assert rendered == posts.render_post(validated), page.name
-        assert validated["body_html"] in ahead, page.name  # taken from the worker's work
-    assert rendered_pages >= 15

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -18,10 +18,11 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sinacrawl.archive import INDEX_DIR, TMP_PREFIX, ArchiveIndex, content_hash
-from sinacrawl.pipelines.hexo import HexoPipeline
+from sinacrawl.archive import TMP_PREFIX, ArchiveIndex, content_hash
 from sinacrawl.posts import MAX_NAME_BYTES, post_path, render_post
-from sinacrawl.state import KnownArticles, to_epoch
+from sinacrawl.runstate import state_dir_of
+from sinacrawl.state import to_epoch
+from sinacrawl.stores.hexo import HexoStore
 from tests.conftest import FIXTURES, REPO
 
 POSTS = FIXTURES / "hexo-posts"
@@ -277,16 +278,16 @@ def test_no_collisions_over_10000_generated_articles():
 # --- the pipeline on disk ------------------------------------------------------------------
 
 
-def pipeline(root: Path, tz: str | None = None) -> HexoPipeline:
-    pipe = HexoPipeline(root, tz)
-    pipe.open_spider()
+def pipeline(root: Path, tz: str | None = None) -> HexoStore:
+    pipe = HexoStore(root, tz)
+    pipe.open_now()
     return pipe
 
 
 def test_writes_0644_and_records_the_index(tmp_path):
     pipe = pipeline(tmp_path)
     pipe.store(item())
-    pipe.close_spider()
+    pipe.close_now()
     post = tmp_path / post_path(item())
     assert stat.S_IMODE(post.stat().st_mode) == 0o644
     assert post.read_bytes() == render_post(item())
@@ -297,16 +298,13 @@ def test_writes_0644_and_records_the_index(tmp_path):
 
 
 def test_first_post_in_an_empty_archive_keeps_its_listing_mtime(tmp_path):
-    """An empty KnownArticles is still a store to ask (a regression: it was tested as false)."""
-    known = KnownArticles()
-    pipe = HexoPipeline(tmp_path, None, known=known)
-    pipe.open_spider()
+    pipe = HexoStore(tmp_path, None)
+    pipe.open_now()
     mtime = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
-    known.expect("ikyamrmz6784021", mtime)
-    pipe.store(item())
-    pipe.close_spider()
+    pipe.store(item(), mtime)
+    pipe.store(item())  # a later item without a listing mtime keeps the recorded one
+    pipe.close_now()
     assert ArchiveIndex(tmp_path).get("ikyamrmz6784021").listing_mtime == to_epoch(mtime)
-    assert not known.is_current("ikyamrmz6784021", mtime + timedelta(hours=2))
 
 
 def test_unchanged_article_is_not_rewritten_changed_one_is(tmp_path):
@@ -333,8 +331,8 @@ def test_index_rebuilt_from_posts_when_lost_or_damaged(tmp_path):
     pipe = pipeline(tmp_path)
     for n in range(5):
         pipe.store(item(doc_id=f"ikyamrmz678402{n}"))
-    pipe.close_spider()
-    index_dir = tmp_path / INDEX_DIR
+    pipe.close_now()
+    index_dir = state_dir_of(tmp_path)
     for f in index_dir.glob("index.sqlite3*"):
         f.unlink()
     assert len(ArchiveIndex(tmp_path)) == 5
@@ -368,31 +366,31 @@ def test_the_archive_is_walked_for_temp_files_only_after_a_killed_run(tmp_path):
 
     pipe = pipeline(tmp_path)
     pipe.store(item())
-    pipe.close_spider()
+    pipe.close_now()
     folder = tmp_path / "金融"
     # Leftovers no mark accounts for: after a clean run nothing makes the archive suspect.
     orphan = folder / f"{TMP_PREFIX}999999999-0-0.tmp"
     orphan.write_text("half a post")
-    pipeline(tmp_path).close_spider()
+    pipeline(tmp_path).close_now()
     assert orphan.exists()
     # A run with this pid but another token (a container's cron job is pid 1 every time) was
     # killed: its mark is there, so the next run walks the archive and sweeps its files.
     pid = _owner().split("-")[0]
-    (tmp_path / INDEX_DIR / "writers" / f"{pid}-earlier").touch()
+    (state_dir_of(tmp_path) / "writers" / f"{pid}-earlier").touch()
     earlier = folder / f"{TMP_PREFIX}{pid}-earlier-7.tmp"
     earlier.write_text("half a post")
     pipe = pipeline(tmp_path)
     assert not earlier.exists() and not orphan.exists()
-    assert [m.name for m in (tmp_path / INDEX_DIR / "writers").iterdir()] == [_owner()]
-    pipe.close_spider()
-    assert list((tmp_path / INDEX_DIR / "writers").iterdir()) == []
+    assert [m.name for m in (state_dir_of(tmp_path) / "writers").iterdir()] == [_owner()]
+    pipe.close_now()
+    assert list((state_dir_of(tmp_path) / "writers").iterdir()) == []
 
 
 WRITER = r"""
 import sys
-from sinacrawl.pipelines.hexo import HexoPipeline
-pipe = HexoPipeline(sys.argv[1])
-pipe.open_spider()
+from sinacrawl.stores.hexo import HexoStore
+pipe = HexoStore(sys.argv[1])
+pipe.open_now()
 n = 0
 print("ready", flush=True)
 while True:
@@ -435,16 +433,18 @@ def test_kill_9_never_leaves_a_half_written_post(tmp_path):
 
 
 def test_crawl_path_stores_what_store_does_concurrently_and_indexes_it(tmp_path):
-    """``process_item`` (what Scrapy calls) stores the same bytes as ``store``, concurrently."""
+    """``put`` (what the storage pipeline calls) stores the same bytes as ``store``, concurrently."""
     import asyncio
+
+    from sinacrawl.stores import Record
 
     pipe = pipeline(tmp_path)
     items = [item(doc_id=f"iconcurrent{n:04d}", title=f"并发 {n}") for n in range(50)]
 
     async def run():
-        return await asyncio.gather(*(pipe.process_item(i) for i in items))
+        await asyncio.gather(*(pipe.put([Record(i, "article", i["doc_id"])]) for i in items))
 
-    assert asyncio.run(run()) == items
+    asyncio.run(run())
     for i in items:
         assert (tmp_path / post_path(i)).read_bytes() == render_post(i)
         assert pipe.index.get(i["doc_id"]).path == post_path(i)
@@ -452,15 +452,15 @@ def test_crawl_path_stores_what_store_does_concurrently_and_indexes_it(tmp_path)
 
 def test_settings_switch_the_archive_and_check_the_zone(tmp_path):
     from scrapy import Spider
-    from scrapy.exceptions import NotConfigured
     from scrapy.utils.test import get_crawler
 
-    with pytest.raises(NotConfigured):
-        HexoPipeline.from_crawler(get_crawler(Spider, {"ARCHIVE_DIR": ""}))
+    from sinacrawl.stores import configured_stores
+
+    assert configured_stores(get_crawler(Spider, {"ARCHIVE_DIR": ""}).settings) == []
     with pytest.raises(ValueError, match="HEXO_TIMEZONE='Mars/Olympus' is not an IANA zone"):
-        HexoPipeline(tmp_path, "Mars/Olympus")
+        HexoStore(tmp_path, "Mars/Olympus")
     crawler = get_crawler(Spider, {"ARCHIVE_DIR": str(tmp_path), "HEXO_TIMEZONE": "Asia/Shanghai"})
-    pipe = HexoPipeline.from_crawler(crawler)
+    pipe = HexoStore.from_crawler(crawler)
     assert pipe.root == tmp_path and pipe.hexo_timezone == "Asia/Shanghai"
 
 
@@ -516,3 +516,20 @@ def test_any_markup_comes_out_inert_with_no_blank_line(tokens):
     body = text.split("---\n", 2)[2]
     assert "{" not in body and "}" not in body
     assert_inert(body)
+
+
+def test_extracted_bodies_only_gain_the_referrer_policy_when_sanitised():
+    """Extraction's allow-list already keeps only safe markup; the store's sanitiser (the one
+    security step, run on any item) changes a real page's body by nothing else."""
+    from sinacrawl.posts import sanitize_html
+    from tests.conftest import real_pages
+    from tests.update_golden import extract_page, request_urls
+
+    urls = request_urls()
+    bodies = [extract_page(p, urls.get(p.stem)).get("body_html") for p in real_pages()]
+    bodies = [b for b in bodies if b]
+    assert len(bodies) >= 15
+    for body in bodies:
+        clean = sanitize_html(body)
+        assert clean.replace(' referrerpolicy="no-referrer"', "") == body
+    assert any("referrerpolicy" in sanitize_html(b) for b in bodies)

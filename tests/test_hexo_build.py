@@ -2,7 +2,7 @@
 
 Hexo and its renderers are installed from npm once into a cache outside the repo
 (tests/node_tools.py); each test lays out a throw-away site around an archive written by
-the HexoPipeline and runs ``hexo generate`` with the machine's TZ set to New York, so a date
+the HexoStore and runs ``hexo generate`` with the machine's TZ set to New York, so a date
 that depended on the builder's zone would show. Both ``date`` styles are checked against
 the site config they are meant for (SPEC §4), over the real archive posts with hostile
 additions, and over what a real crawl of the mock site wrote.
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from sinacrawl.pipelines.hexo import HexoPipeline
 from sinacrawl.posts import post_path
+from sinacrawl.stores.hexo import HexoStore
 from tests.conftest import FIXTURES
 from tests.node_tools import node_project
 from tests.test_hexo import assert_seed_layout, seed_item
@@ -126,11 +126,11 @@ def generate(site: Path, modules: Path) -> dict:
 
 def build(site: Path, modules: Path, items: list[dict], hexo_timezone: str | None) -> dict:
     """Write ``items`` with the pipeline into a fresh site and generate it."""
-    pipe = HexoPipeline(make_site(site, modules, hexo_timezone), hexo_timezone)
-    pipe.open_spider()
+    pipe = HexoStore(make_site(site, modules, hexo_timezone), hexo_timezone)
+    pipe.open_now()
     for item in items:
         pipe.store(item)
-    pipe.close_spider()
+    pipe.close_now()
     return generate(site, modules)
 
 

@@ -13,8 +13,9 @@ from scrapy.utils.test import get_crawler
 
 from sinacrawl import settings as project_settings
 from sinacrawl.archive import ArchiveIndex, Entry
-from sinacrawl.incremental import CHANNELS_FILE, SKIPPED, STOPPED, IncrementalMiddleware
+from sinacrawl.incremental import SKIPPED, STOPPED, IncrementalMiddleware
 from sinacrawl.parsing.listing import ListingEntry
+from sinacrawl.runstate import CHANNELS_FILE
 from sinacrawl.state import KnownArticles, to_epoch
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)

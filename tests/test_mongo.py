@@ -29,16 +29,12 @@ from scrapy.utils.test import get_crawler
 
 from sinacrawl.items import FIELDS, Article
 from sinacrawl.parsing.dates import BEIJING
-from sinacrawl.pipelines.mongo import (
-    MAX_QUEUED_BATCHES,
-    Journal,
-    MongoPipeline,
-    MongoWriter,
-    Redactor,
-    read_spool,
-    spool_files,
-    to_document,
-)
+from sinacrawl.pipelines.store import StorePipeline
+from sinacrawl.stores.mongo.documents import to_document
+from sinacrawl.stores.mongo.lane import MAX_QUEUED_BATCHES, Lane
+from sinacrawl.stores.mongo.redact import Redactor
+from sinacrawl.stores.mongo.spool import Journal, read_spool, spool_files
+from sinacrawl.stores.mongo.writer import MongoWriter
 from tests.mongo_server import NxServer, free_port
 
 UTC = timezone.utc
@@ -85,9 +81,14 @@ def settings_for(uri: str, spool: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def open_pipeline(settings: dict[str, Any]) -> tuple[MongoPipeline, Any]:
+def lane_of(pipeline: StorePipeline) -> Lane:
+    """The Mongo store's article lane (batching, writer, spool) behind the pipeline."""
+    return pipeline.store("mongo").lanes["article"]
+
+
+async def open_pipeline(settings: dict[str, Any]) -> tuple[StorePipeline, Any]:
     crawler = get_crawler(settings_dict=settings)
-    pipeline = MongoPipeline.from_crawler(crawler)
+    pipeline = StorePipeline.from_crawler(crawler)
     await pipeline.open_spider()
     return pipeline, crawler.stats
 
@@ -116,7 +117,7 @@ def collection_of(uri: str) -> Any:
 
 def test_not_configured_without_mongo_uri():
     with pytest.raises(NotConfigured):
-        MongoPipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": None}))
+        StorePipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": None}))
 
 
 def test_first_store_keeps_every_field_with_bson_dates(mongo_uri, tmp_path):
@@ -245,14 +246,14 @@ def crawl_through_accounting(
         crawler = get_crawler(settings_dict=settings)
         accounting = ArticleAccounting.from_crawler(crawler)  # signals hold it weakly
         send = crawler.signals.send_catch_log
-        pipeline = MongoPipeline.from_crawler(crawler)
+        pipeline = StorePipeline.from_crawler(crawler)
         await pipeline.open_spider()
         for item in items:
             entry = ListingEntry(url=item["url"], doc_id=item["doc_id"])
             request = Request(item["url"], meta={"listing": entry, "doc_id": item["doc_id"]})
             send(signals.request_scheduled, request=request, spider=None)
             item = await pipeline.process_item(item)
-            while wait_for_writes and pipeline._draining:
+            while wait_for_writes and lane_of(pipeline)._draining:
                 await asyncio.sleep(0.01)
             response = Response(request.url, request=request)
             send(signals.item_scraped, item=item, response=response, spider=None)
@@ -408,17 +409,17 @@ def test_a_slow_mongodb_holds_items_back_instead_of_queueing_without_bound(mongo
 
     async def run() -> tuple[int, int]:
         pipeline, stats = await open_pipeline(settings)
-        write = pipeline.writer.write
+        write = lane_of(pipeline).writer.write
 
         def slow_write(docs, **options):
             time.sleep(0.05)
             return write(docs, **options)
 
-        pipeline.writer.write = slow_write
+        lane_of(pipeline).writer.write = slow_write
         longest = 0
         for n in range(MAX_QUEUED_BATCHES + 12):
             await pipeline.process_item(make_item(n))
-            longest = max(longest, len(pipeline._queue))
+            longest = max(longest, len(lane_of(pipeline)._queue))
         await pipeline.close_spider()
         return longest, stats.get_value("sinacrawl/mongo/upserted")
 
@@ -555,7 +556,7 @@ def test_the_password_never_appears_in_logs_stats_or_spool(
 def test_an_unusable_uri_is_reported_without_its_password():
     uri = f"mongodb://sinacrawl:{SECRET}@127.0.0.1:notaport/sina"
     with pytest.raises(ValueError) as raised:
-        MongoPipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": uri}))
+        StorePipeline.from_crawler(get_crawler(settings_dict={"MONGO_URI": uri}))
     assert _secret_free(str(raised.value))
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
@@ -583,12 +584,12 @@ KILLED_RUN = textwrap.dedent(
     """
     import asyncio, os, signal, sys
     from scrapy.utils.test import get_crawler
-    from sinacrawl.pipelines.mongo import MongoPipeline
+    from sinacrawl.pipelines.store import StorePipeline
     from tests.test_mongo import make_item, settings_for
 
     async def main():
         settings = settings_for(sys.argv[1], sys.argv[2], MONGO_BATCH_SIZE=1000)
-        pipeline = MongoPipeline.from_crawler(get_crawler(settings_dict=settings))
+        pipeline = StorePipeline.from_crawler(get_crawler(settings_dict=settings))
         await pipeline.open_spider()
         for n in range(25):
             await pipeline.process_item(make_item(n))
@@ -819,7 +820,7 @@ def test_a_crawl_whose_article_mongodb_refuses_counts_it_once_and_keeps_its_post
     stored = sorted(d["_id"] for d in collection_of(mongo_uri).find())
     others = [a.doc_id for a in site.catalog.articles() if a is not refused]
     assert stored == sorted(["isquatter", *others])
-    # The archive keeps the post MongoDB refused (see the MongoPipeline docstring).
+    # The archive keeps the post MongoDB refused (see the Lane docstring).
     assert sorted(p.stem[11:] for p in result.posts()) == sorted(
         a.doc_id for a in site.catalog.articles()
     )

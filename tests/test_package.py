@@ -25,7 +25,7 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import Settings
 
 from sinacrawl import __version__, cli
-from sinacrawl.addons import MONGO_PIPELINE, DistributedAddon, MongoAddon
+from sinacrawl.addons import DistributedAddon, MongoAddon
 from sinacrawl.testing.demo import LOCAL_SETTINGS
 from sinacrawl.testing.process import mocksite_process, run_crawl
 from tests.conftest import REPO, real_pages
@@ -99,16 +99,16 @@ def test_one_spider_at_most_claims_a_url_for_scrapy_shell() -> None:
 # --- optional stores: switched on by their URL, each needing its extra --------------------
 
 
-def test_mongo_pipeline_is_added_only_with_a_uri(caplog) -> None:
-    off = Settings({"ITEM_PIPELINES": {}})
-    with caplog.at_level(logging.INFO, logger="sinacrawl.addons"):
-        MongoAddon().update_settings(off)
-    assert MONGO_PIPELINE not in off.getdict("ITEM_PIPELINES")
-    assert [r.levelname for r in caplog.records] == ["INFO"]
-    assert "MongoDB off" in caplog.text
-    on = Settings({"ITEM_PIPELINES": {}, "MONGO_URI": "mongodb://127.0.0.1:1/sina"})
-    MongoAddon().update_settings(on)
-    assert on.getdict("ITEM_PIPELINES")[MONGO_PIPELINE] == 400
+def test_mongo_off_is_one_info_line_and_on_is_silent(caplog) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sinacrawl.addons"):
+        MongoAddon().update_settings(Settings({"MONGO_URI": None}))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "MongoDB off (MONGO_URI is not set)")
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="sinacrawl.addons"):
+        MongoAddon().update_settings(Settings({"MONGO_URI": "mongodb://127.0.0.1:1/sina"}))
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize(

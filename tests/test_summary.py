@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from scrapy import Spider, signals
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.test import get_crawler
 
+from sinacrawl.archive import sweep_folder
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.summary import (
     EXIT_STAT,
@@ -21,7 +21,6 @@ from sinacrawl.extensions.summary import (
     RunSummary,
     article_counts,
     decide,
-    sweep_stale_temp_files,
     write_json_atomic,
 )
 from sinacrawl.extensions.watchdog import CoverageWatchdog, coverage_problems
@@ -235,16 +234,22 @@ def test_coverage_watchdog_makes_the_exit_non_zero(tmp_path: Path) -> None:
 
 
 def test_temp_files_of_a_killed_summary_write_are_swept(tmp_path: Path) -> None:
-    target = tmp_path / "summary.json"
-    stale = tmp_path / ".summary.json.k1ll3d.tmp"
-    fresh = tmp_path / ".summary.json.wr1t1ng.tmp"
-    other = tmp_path / ".other.json.x.tmp"
-    for path in (stale, fresh, other):
+    import subprocess
+    import sys
+
+    from sinacrawl.archive import TMP_PREFIX, TMP_SUFFIX
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "print(__import__('os').getpid())"], capture_output=True
+    )
+    stale = tmp_path / f"{TMP_PREFIX}{int(dead.stdout)}-k1ll3d-0{TMP_SUFFIX}"
+    live = tmp_path / f"{TMP_PREFIX}{os.getppid()}-wr1t1ng-0{TMP_SUFFIX}"  # the runner's parent
+    nested = tmp_path / "sub" / stale.name
+    nested.parent.mkdir()
+    for path in (stale, live, nested):
         path.write_text("{")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))
-    os.utime(other, (time.time() - 3600, time.time() - 3600))
-    assert sweep_stale_temp_files(target) == 1
-    assert not stale.exists() and fresh.exists() and other.exists()
+    assert sweep_folder(tmp_path) == 1
+    assert not stale.exists() and live.exists() and nested.exists()
 
 
 def test_an_item_a_store_refuses_afterwards_is_not_stored_in_its_channel(tmp_path: Path) -> None:

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sinacrawl.archive import state_dir
+from sinacrawl.runstate import lock_file
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
-
-LOCK_NAME = "run.lock"
 
 
 class LockHeld(RuntimeError):
@@ -41,12 +40,12 @@ def lock_path(settings: BaseSettings) -> Path | None:
     """
     explicit = settings.get("SINACRAWL_LOCK")
     if explicit not in (None, ""):
-        if str(explicit).lower() in ("0", "off", "false", "no", "none"):
+        if yes_no(explicit) is False:
             return None
         return Path(explicit)
     if settings.get("REDIS_URL"):
         return None
-    return state_dir(settings) / LOCK_NAME
+    return lock_file(settings)
 
 
 class RunLock:

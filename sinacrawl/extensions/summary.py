@@ -30,12 +30,8 @@ is the exit status; the summary lists every reason.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
-import time
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
@@ -43,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 
+from sinacrawl.archive import atomic_write, sweep_folder
 from sinacrawl.extensions.accounting import article_store_failed, shares_queue
 from sinacrawl.extensions.watchdog import CoverageWatchdog
+from sinacrawl.parsing.dates import parse_stored
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -215,32 +213,8 @@ def decide(
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False, indent=2, sort_keys=True)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sweep_stale_temp_files(path: Path, older_than: float = 60.0) -> int:
-    """Remove temp files a killed run left beside ``path`` (none younger than ``older_than`` s,
-    which another process may still be writing); returns how many went."""
-    removed = 0
-    cutoff = time.time() - older_than
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            if stale.stat().st_mtime < cutoff:
-                stale.unlink()
-                removed += 1
-    return removed
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, text.encode("utf-8"), 0o644)
 
 
 def _iso(value: Any) -> str | None:
@@ -248,16 +222,6 @@ def _iso(value: Any) -> str | None:
         aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return aware.isoformat()
     return None
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 class RunSummary:
@@ -289,7 +253,7 @@ class RunSummary:
 
     def spider_opened(self, spider: Any) -> None:
         if self.path is not None:
-            sweep_stale_temp_files(self.path)
+            sweep_folder(self.path.parent)  # what a killed run's write left
 
     def item_scraped(self, item: Any, response: Response | None = None, **kwargs: Any) -> None:
         meta = getattr(response, "meta", None) or {}
@@ -308,8 +272,8 @@ class RunSummary:
             published = item["published_at"]
         except (KeyError, TypeError):
             return
-        when = _parse_iso(published)
-        newest = _parse_iso(entry["newest_published_at"])
+        when = parse_stored(published)
+        newest = parse_stored(entry["newest_published_at"])
         if when is not None and (newest is None or when > newest):
             entry["newest_published_at"] = published
 

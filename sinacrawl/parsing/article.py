@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from sinacrawl.parsing import selectors as S
+from sinacrawl.parsing import selectors
 from sinacrawl.parsing.dates import parse_date, parse_date_and_precision
 from sinacrawl.parsing.encoding import decode_html, sniff
 from sinacrawl.parsing.text import (
@@ -28,6 +28,7 @@ from sinacrawl.parsing.text import (
     clean_body,
     collapse,
     is_content_image,
+    repeats_title,
     text_content,
 )
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
@@ -92,7 +93,7 @@ def parse_page(body: bytes, url: str | None = None, content_type: str | None = N
             data = decode_html(data, content_type).encode("utf-8")
             root = _parse(data, _PARSERS["utf-8"])
             codec = "utf-8"
-        head = data[: S.CMS_COMMENT_SCAN].decode(codec, "ignore")
+        head = data[: selectors.CMS_COMMENT_SCAN].decode(codec, "ignore")
     else:
         head = ""
     metas = _metas(root) if root is not None else {}
@@ -173,21 +174,21 @@ def page_url(page: Page) -> str | None:
     better than a wrong one.
     """
     candidates: list[str] = []
-    for key in S.META_URL_KEYS:
+    for key in selectors.META_URL_KEYS:
         value = page.metas.get(key)
         if value:
             candidates.append(value)
     if page.root is not None:
-        candidates += [str(v) for v in S.CANONICAL_LINK(page.root)]
+        candidates += [str(v) for v in selectors.CANONICAL_LINK(page.root)]
     for raw in candidates:
         url = _plain_url(raw)
         if url:
             return canonical_url(url)
     if page.root is None:
         return None
-    widgets = [str(v) for v in S.URL_ATTRS(page.root)]
+    widgets = [str(v) for v in selectors.URL_ATTRS(page.root)]
     for href in page.root.xpath("descendant::a[contains(@href, 'url=')]/@href"):
-        m = S.SHARE_URL.search(str(href))
+        m = selectors.SHARE_URL.search(str(href))
         if m:
             widgets.append(m.group(1))
     for raw in widgets:
@@ -216,8 +217,8 @@ def headline_element(page: Page) -> Any:
     """The headline <h1> of the 2008+ templates, or None."""
     if page.root is None:
         return None
-    headlines = S.HEADLINES(page.root)
-    for attr, mark in S.HEADLINE_MARKS:
+    headlines = selectors.HEADLINES(page.root)
+    for attr, mark in selectors.HEADLINE_MARKS:
         for h1 in headlines:
             value = h1.get(attr)
             if value and mark in value.split():
@@ -227,10 +228,10 @@ def headline_element(page: Page) -> Any:
 
 def title(page: Page, headline: Any = None) -> str | None:
     """The visible headline; else og:title; else <title> without its site suffix."""
-    nodes = [headline] if headline is not None else _first(page.root, S.TITLE_FALLBACKS)[1]
+    nodes = [headline] if headline is not None else _first(page.root, selectors.TITLE_FALLBACKS)[1]
     if not nodes and page.root is not None:
         # an unknown template: its one <h1> is the heading (several say nothing certain)
-        lone = S.HEADLINES(page.root)
+        lone = selectors.HEADLINES(page.root)
         nodes = lone if len(lone) == 1 else []
     for node in nodes:
         text = text_of(node)
@@ -241,7 +242,7 @@ def title(page: Page, headline: Any = None) -> str | None:
         return og
     if page.root is not None:
         for el in page.root.iter("title"):
-            text = S.TITLE_SUFFIX.sub("", collapse(text_content(el)))
+            text = selectors.TITLE_SUFFIX.sub("", collapse(text_content(el)))
             if text:
                 return text
     return None
@@ -260,14 +261,14 @@ class DateFinding:
 
 def byline_box(page: Page) -> Any:
     """The element holding the visible date and source, or None."""
-    _, nodes = _first(page.root, S.BYLINE_BOXES)
+    _, nodes = _first(page.root, selectors.BYLINE_BOXES)
     return nodes[0] if nodes else None
 
 
 def published_at(page: Page, box: Any) -> DateFinding:
     """Byline minute (+ meta seconds when the meta falls in the same minute), else the meta
     time, else the CMS stamp comment. None (and a logged warning) when nothing parses."""
-    meta_raw = page.meta(*S.META_DATE_KEYS)
+    meta_raw = page.meta(*selectors.META_DATE_KEYS)
     meta_value = parse_date(meta_raw) if meta_raw else None
     raw = text_of(box, spaced=True) if box is not None else ""
     value, timed = parse_date_and_precision(raw) if raw else (None, False)
@@ -281,7 +282,7 @@ def published_at(page: Page, box: Any) -> DateFinding:
         return DateFinding(value, raw, "byline")
     if meta_value is not None:
         return DateFinding(meta_value, meta_raw, "meta")
-    m = S.CMS_COMMENT_DATE.search(page.head)
+    m = selectors.CMS_COMMENT_DATE.search(page.head)
     if m:
         return DateFinding(parse_date(m.group(1)), m.group(1), "cms comment")
     return generic_date(page) or DateFinding(None, meta_raw, "none")
@@ -291,9 +292,9 @@ def generic_date(page: Page) -> DateFinding | None:
     """An unknown template's date: a short date/time element's full date and time."""
     if page.root is None:
         return None
-    for el in S.GENERIC_DATE_BOXES(page.root):
+    for el in selectors.GENERIC_DATE_BOXES(page.root):
         raw = text_of(el, spaced=True)
-        if not raw or len(raw) > S.GENERIC_DATE_MAX_CHARS:
+        if not raw or len(raw) > selectors.GENERIC_DATE_MAX_CHARS:
             continue
         value, timed = parse_date_and_precision(raw)
         if value is not None and timed:
@@ -309,19 +310,19 @@ PLATFORMS = frozenset({"财经头条", "新浪看点", "sina_mobile", "新浪网
 
 def source(page: Page, box: Any) -> str | None:
     """The byline's source slot (来源); else the source/author metadata."""
-    _, nodes = _first(box, S.BOX_SOURCE)
+    _, nodes = _first(box, selectors.BOX_SOURCE)
     for node in nodes:
         text = _clean_name(text_of(node))
         if text:
             return text
     if box is not None:
         # 2014-17 byline: "2016年05月25日10:10 新浪财经" in one span
-        m = S.BYLINE_SOURCE_AFTER_DATE.search(text_of(box, spaced=True))
+        m = selectors.BYLINE_SOURCE_AFTER_DATE.search(text_of(box, spaced=True))
         if m:
             name = _clean_name(m.group(1))
             if name:
                 return name
-    meta = page.meta(*S.META_SOURCE_KEYS)
+    meta = page.meta(*selectors.META_SOURCE_KEYS)
     if meta and meta not in PLATFORMS:
         return _clean_name(meta)
     return None
@@ -349,14 +350,14 @@ def author(
     paragraphs or the lines ``around`` the body (before, after), else the self-media account
     that differs from the source slot."""
     if box is not None:
-        for node in S.BOX_AUTHOR(box):
+        for node in selectors.BOX_AUTHOR(box):
             text = _clean_name(text_of(node))
             if text:
                 return text
     texts = [*around[0], *paragraphs[:2], *paragraphs[-2:], *around[1]]
     if old_template and page.root is not None:
-        texts = [text_of(td) for td in S.AUTHOR_CELLS(page.root)] + texts
-    for _, pattern in S.AUTHOR_PATTERNS:
+        texts = [text_of(td) for td in selectors.AUTHOR_CELLS(page.root)] + texts
+    for _, pattern in selectors.AUTHOR_PATTERNS:
         for text in texts:
             m = pattern.search(text)
             name = credit_name(m.group(1)) if m else None
@@ -378,10 +379,10 @@ def credit_name(credit: str) -> str | None:
     >>> credit_name("记者"), credit_name("http://x")
     (None, None)
     """
-    text = S.CREDIT_CUT.split(collapse(credit), 1)[0].strip()
+    text = selectors.CREDIT_CUT.split(collapse(credit), 1)[0].strip()
     tokens = text.split(" ")
     # "outlet title name": the name follows the last title; "name title": it precedes it
-    titled = [i for i, t in enumerate(tokens) if S.CREDIT_TITLES.fullmatch(t)]
+    titled = [i for i, t in enumerate(tokens) if selectors.CREDIT_TITLES.fullmatch(t)]
     if titled and titled[-1] + 1 < len(tokens):
         candidates = tokens[titled[-1] + 1 :]
     elif titled:
@@ -392,8 +393,12 @@ def credit_name(credit: str) -> str | None:
         candidates = [" ".join(candidates)]  # a Latin name keeps its spaces
     for token in candidates[:1]:
         # a title glued to the name: "财经评论员陈白"
-        token = S.CREDIT_TITLES.split(token)[-1] if S.CREDIT_TITLES.search(token) else token
-        if S.CREDIT_NAME.fullmatch(token):
+        token = (
+            selectors.CREDIT_TITLES.split(token)[-1]
+            if selectors.CREDIT_TITLES.search(token)
+            else token
+        )
+        if selectors.CREDIT_NAME.fullmatch(token):
             return token
     return None
 
@@ -407,7 +412,7 @@ def credit_lines(container: Any) -> tuple[list[str], list[str]]:
         if el is None or not isinstance(el.tag, str):
             return []
         text = text_of(el)
-        return [text] if text and len(text) <= S.CREDIT_LINE_MAX_CHARS else []
+        return [text] if text and len(text) <= selectors.CREDIT_LINE_MAX_CHARS else []
 
     return short(container.getprevious()), short(container.getnext())
 
@@ -417,15 +422,15 @@ _EDITOR_TEXT = etree.XPath("descendant::text()[contains(., '责任编辑')]")
 
 def editor(container: Any) -> str | None:
     """The 责任编辑 name without work codes (``霍琦 SF142`` → ``霍琦``)."""
-    _, nodes = _first(container, S.EDITOR)
+    _, nodes = _first(container, selectors.EDITOR)
     texts = [text_of(n) for n in nodes]
     if not texts and container is not None:
         texts = [str(t) for t in _EDITOR_TEXT(container)]
     for text in texts:
-        m = S.EDITOR_LINE.search(text)
+        m = selectors.EDITOR_LINE.search(text)
         if not m:
             continue
-        name = S.EDITOR_WORK_CODE.sub("", m.group(1).strip()).strip()
+        name = selectors.EDITOR_WORK_CODE.sub("", m.group(1).strip()).strip()
         name = name.split()[0] if name else ""
         if name:
             return name
@@ -440,22 +445,22 @@ def keywords(
 ) -> list[str]:
     """The tags meta or the tag links, else the keywords meta, else the 2005 keyword link;
     never the title again, never site-wide generic words."""
-    for key in S.META_TAG_KEYS:
+    for key in selectors.META_TAG_KEYS:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
-    _, links = _first(page.root, S.KEYWORD_LINKS_BY_ID)
+    _, links = _first(page.root, selectors.KEYWORD_LINKS_BY_ID)
     if not links and container is not None:
-        _, links = _first(container, S.KEYWORD_LINKS_NEAR_BODY)
+        _, links = _first(container, selectors.KEYWORD_LINKS_NEAR_BODY)
     found = _keyword_list((text_of(a) for a in links), headline)
     if found:
         return found
-    for key in S.META_KEYWORD_KEYS:
+    for key in selectors.META_KEYWORD_KEYS:
         found = _keyword_list(_split_keywords(page.metas.get(key)), headline)
         if found:
             return found
     if old_template and page.root is not None:
-        old = [str(a.get("href")).split("k=", 1)[1] for a in S.OLD_KEYWORD_LINK(page.root)]
+        old = [str(a.get("href")).split("k=", 1)[1] for a in selectors.OLD_KEYWORD_LINK(page.root)]
         return _keyword_list((unquote(k) for k in old), headline)
     return []
 
@@ -471,7 +476,12 @@ def _keyword_list(values: Iterable[str], headline: str | None) -> list[str]:
     out: list[str] = []
     for value in values:
         word = collapse(value)
-        if not word or word in S.GENERIC_KEYWORDS or word == title_key or word in out:
+        if (
+            not word
+            or word in selectors.GENERIC_KEYWORDS
+            or repeats_title(word, title_key)
+            or word in out
+        ):
             continue
         if len(word) > 40:
             continue
@@ -491,15 +501,15 @@ def _letters(text: str) -> str:
 def section(page: Page, headline: Any) -> list[str]:
     """The breadcrumb's names, without the home page and 正文."""
     if headline is not None:
-        _, nodes = _first(headline, S.BREADCRUMB_NEAR_HEADLINE)
+        _, nodes = _first(headline, selectors.BREADCRUMB_NEAR_HEADLINE)
         if not nodes:
             # 2008+ pages keep their breadcrumb by the headline; elsewhere only 2008-13's
-            nodes = S.BREADCRUMB[0][1](page.root)
+            nodes = selectors.BREADCRUMB[0][1](page.root)
     else:
-        _, nodes = _first(page.root, S.BREADCRUMB)
+        _, nodes = _first(page.root, selectors.BREADCRUMB)
     for node in nodes:
-        names = [collapse(n) for n in S.BREADCRUMB_SPLIT.split(text_of(node))]
-        names = [n for n in names if n and n not in S.BREADCRUMB_SKIP and len(n) <= 30]
+        names = [collapse(n) for n in selectors.BREADCRUMB_SPLIT.split(text_of(node))]
+        names = [n for n in names if n and n not in selectors.BREADCRUMB_SKIP and len(n) <= 30]
         if names:
             return names
     return []
@@ -517,20 +527,20 @@ def stocks(container: Any) -> list[str]:
 
     for el in container.iter(etree.Comment, "a", "span"):
         if el.tag is etree.Comment:
-            m = S.STOCK_MARKER.search(el.text or "")
+            m = selectors.STOCK_MARKER.search(el.text or "")
             if m:
                 kind, values = m.groups()
                 for value in re.split(r"[&,\s]+", values):
                     add(_marker_code(kind, value))
             continue
         if el.tag == "span":
-            m = S.STOCK_SPAN_ID.match(el.get("id") or "")
+            m = selectors.STOCK_SPAN_ID.match(el.get("id") or "")
             if m:
                 a, us, hk = m.groups()
                 add(a.lower() if a else f"gb_{us.lower()}" if us else f"hk{hk}")
             continue
         href = el.get("href") or ""
-        for pattern, form in S.STOCK_LINK_PATTERNS:
+        for pattern, form in selectors.STOCK_LINK_PATTERNS:
             m = pattern.search(href)
             if m:
                 add(form.format(m.group(1).lower()))
@@ -561,11 +571,11 @@ def body_container(page: Page) -> Any:
 def body_and_template(page: Page) -> tuple[Any, str]:
     """The body element and the name of the template that found it (see
     ``selectors.BODY_TEMPLATE_NAMES``)."""
-    name, nodes = _first(page.root, S.BODY)
+    name, nodes = _first(page.root, selectors.BODY)
     if nodes:
-        return nodes[0], S.BODY_TEMPLATE_NAMES.get(name, name)
+        return nodes[0], selectors.BODY_TEMPLATE_NAMES.get(name, name)
     found = _densest_paragraph_parent(page.root) if page.root is not None else None
-    return found, S.GENERIC_TEMPLATE if found is not None else S.NO_BODY_TEMPLATE
+    return found, selectors.GENERIC_TEMPLATE if found is not None else selectors.NO_BODY_TEMPLATE
 
 
 def _densest_paragraph_parent(root: Any) -> Any:
@@ -577,7 +587,7 @@ def _densest_paragraph_parent(root: Any) -> Any:
     if not totals:
         return None
     best, size = max(totals.items(), key=lambda kv: kv[1])
-    return best if size >= S.MIN_UNKNOWN_BODY_CHARS else None
+    return best if size >= selectors.MIN_UNKNOWN_BODY_CHARS else None
 
 
 def body_paragraphs(container: Any) -> list[str]:
@@ -615,7 +625,7 @@ class ArticleFields:
     stocks: list[str] = field(default_factory=list)
     body: CleanBody = field(default_factory=CleanBody)
     headimg: str | None = None
-    template: str = S.NO_BODY_TEMPLATE
+    template: str = selectors.NO_BODY_TEMPLATE
     """Which template's body rule read the page (``generic`` for the fallback)."""
 
 

@@ -134,23 +134,6 @@ def _build(m: re.Match[str], form: str, text: str) -> datetime | None:
     return value.astimezone(BEIJING)
 
 
-def has_time(text: str | None) -> bool:
-    """True when the date in ``text`` names a time of day, not just a day.
-
-    >>> has_time("2021年11月22日 17:33"), has_time("2005-03-31")
-    (True, False)
-    """
-    if not text:
-        return False
-    if _UNIX.match(text) or _UNIX_MS.match(text):
-        return True
-    for _, pattern in DATE_PATTERNS:
-        m = pattern.search(text)
-        if m:
-            return m.group("H") is not None
-    return False
-
-
 def to_iso(value: datetime | None) -> str | None:
     """ISO 8601 in Beijing time, whole seconds: the item's form.
 
@@ -171,3 +154,28 @@ def utc_iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def parse_stored(value: object) -> datetime | None:
+    """A date as sinacrawl stores it (an ISO 8601 string, or a datetime) as an aware datetime.
+
+    The one rule for a time without an offset: it is Beijing time, as on Sina's pages.
+    Anything else (blank, not a date, another type) is None.
+
+    >>> parse_stored("2021-11-22T17:33:50+08:00").isoformat()
+    '2021-11-22T17:33:50+08:00'
+    >>> parse_stored("2021-11-22 17:33:50").isoformat(), parse_stored("2021-11-22T09:33:50Z").hour
+    ('2021-11-22T17:33:50+08:00', 9)
+    >>> parse_stored("yesterday"), parse_stored(""), parse_stored(1637573630)
+    (None, None, None)
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=BEIJING)

@@ -19,21 +19,22 @@ def _cls(name: str) -> str:
     return f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
 
 
-def X(expr: str) -> etree.XPath:
+def xpath(expr: str) -> etree.XPath:
+    """A compiled XPath query (compiled once, at import)."""
     return etree.XPath(expr)
 
 
 # --- title: the visible headline -----------------------------------------------------------
 # Headlines are <h1> since 2008: one cheap query for every h1, then these (class/id) tests.
-HEADLINES = X("descendant::h1")
+HEADLINES = xpath("descendant::h1")
 HEADLINE_MARKS: tuple[tuple[str, str], ...] = (
     ("class", "main-title"),  # 2017+ finance/news, k.sina, t.cj
     ("id", "artibodyTitle"),  # 2008-17
     ("class", "art_tit_h1"),  # mobile finance.sina.cn
 )
 TITLE_FALLBACKS: tuple[tuple[str, etree.XPath], ...] = (
-    ("2005 table th.f24", X(f"descendant::th[{_cls('f24')}]")),
-    ("2004 table td.title14 b", X(f"descendant::td[{_cls('title14')}][@align='center']//b")),
+    ("2005 table th.f24", xpath(f"descendant::th[{_cls('f24')}]")),
+    ("2004 table td.title14 b", xpath(f"descendant::td[{_cls('title14')}][@align='center']//b")),
 )
 # The <title> element ends in site names; cut at the first of these separators.
 TITLE_SUFFIX = re.compile(r"\s*(?:[_|｜]|--).*$")
@@ -41,26 +42,26 @@ TITLE_SUFFIX = re.compile(r"\s*(?:[_|｜]|--).*$")
 # --- the byline box: date, source and author sit together in one element -------------------
 # id() lookups are free (libxml2 indexes ids while parsing); class scans are narrowed first.
 BYLINE_BOXES: tuple[tuple[str, etree.XPath], ...] = (
-    ("2017+ #top_bar .date-source", X(f"id('top_bar')/descendant::div[{_cls('date-source')}]")),
-    ("2008-19 #pub_date's box", X("id('pub_date')/parent::*")),
-    ("2014-17 #navtimeSource", X("id('navtimeSource')")),
-    ("2017+ .date-source", X(f"descendant::div[{_cls('date-source')}]")),
-    ("2014-17 span.time-source", X(f"descendant::span[{_cls('time-source')}]")),
-    ("mobile figcaption.weibo_detail", X(f"descendant::figcaption[{_cls('weibo_detail')}]")),
+    ("2017+ #top_bar .date-source", xpath(f"id('top_bar')/descendant::div[{_cls('date-source')}]")),
+    ("2008-19 #pub_date's box", xpath("id('pub_date')/parent::*")),
+    ("2014-17 #navtimeSource", xpath("id('navtimeSource')")),
+    ("2017+ .date-source", xpath(f"descendant::div[{_cls('date-source')}]")),
+    ("2014-17 span.time-source", xpath(f"descendant::span[{_cls('time-source')}]")),
+    ("mobile figcaption.weibo_detail", xpath(f"descendant::figcaption[{_cls('weibo_detail')}]")),
     (
         "2005 byline under th.f24",
-        X(f"descendant::th[{_cls('f24')}]/ancestor::table[1]/descendant::td[@align='center']"),
+        xpath(f"descendant::th[{_cls('f24')}]/ancestor::table[1]/descendant::td[@align='center']"),
     ),
 )
 # Inside the box: where the source (来源) is, in order.
 BOX_SOURCE: tuple[tuple[str, etree.XPath], ...] = (
-    ("a/span.source", X(f"descendant::*[{_cls('source')}]")),
-    ("#media_name", X("descendant::*[@id='media_name']")),
-    ("media_name span", X("descendant::*[@data-sudaclick='media_name']")),
-    ("mobile h2.weibo_user", X(f"descendant::h2[{_cls('weibo_user')}]")),
-    ("2005 font", X("descendant::font")),
+    ("a/span.source", xpath(f"descendant::*[{_cls('source')}]")),
+    ("#media_name", xpath("descendant::*[@id='media_name']")),
+    ("media_name span", xpath("descendant::*[@data-sudaclick='media_name']")),
+    ("mobile h2.weibo_user", xpath(f"descendant::h2[{_cls('weibo_user')}]")),
+    ("2005 font", xpath("descendant::font")),
 )
-BOX_AUTHOR = X(f"descendant::*[{_cls('author')}]")
+BOX_AUTHOR = xpath(f"descendant::*[{_cls('author')}]")
 META_DATE_KEYS: tuple[str, ...] = (
     "article:published_time",
     "og:article:published_time",
@@ -99,13 +100,13 @@ CREDIT_CUT = re.compile(r"[，,；;（(、]")
 # Text after the body shorter than this may be a credit line (longer is another paragraph).
 CREDIT_LINE_MAX_CHARS = 60
 # A 2004 book page's byline cell (td.l15 centred) carries 作者：X.
-AUTHOR_CELLS = X("descendant::td[contains(@class, 'l15')]")
+AUTHOR_CELLS = xpath("descendant::td[contains(@class, 'l15')]")
 
 # --- editor (责任编辑): inside the body container, or right after it --------------------------
 _EDITOR_TEST = "contains(@class, 'article-editor') or contains(@class, 'show_author')"
 EDITOR: tuple[tuple[str, etree.XPath], ...] = (
-    ("p.article-editor/p.show_author in the body", X(f"descendant::p[{_EDITOR_TEST}]")),
-    ("p.article-editor after the body", X(f"following-sibling::p[{_EDITOR_TEST}]")),
+    ("p.article-editor/p.show_author in the body", xpath(f"descendant::p[{_EDITOR_TEST}]")),
+    ("p.article-editor after the body", xpath(f"following-sibling::p[{_EDITOR_TEST}]")),
 )
 EDITOR_LINE = re.compile(r"责任编辑\s*[:：]\s*(.+)")
 # Work codes after the name: "霍琦 SF142", "乔雷华 SN098"
@@ -115,20 +116,20 @@ EDITOR_WORK_CODE = re.compile(r"\s*[A-Za-z]{1,4}\d{2,}\s*$")
 # The tags meta holds exactly the tag links (文章关键词/关键字) when the page has any.
 META_TAG_KEYS: tuple[str, ...] = ("tags",)
 KEYWORD_LINKS_BY_ID: tuple[tuple[str, etree.XPath], ...] = (
-    ("2017+ div#keywords a", X("id('keywords')/descendant::a")),
+    ("2017+ div#keywords a", xpath("id('keywords')/descendant::a")),
     (
         "2017+ #article-bottom .keywords a",
-        X("id('article-bottom')/descendant::div[contains(@class, 'keywords')]//a"),
+        xpath("id('article-bottom')/descendant::div[contains(@class, 'keywords')]//a"),
     ),
 )
 # Searched from the body container's parent: the tag block sits right after the body.
 KEYWORD_LINKS_NEAR_BODY: tuple[tuple[str, etree.XPath], ...] = (
     (
         "2014-17 .article-keywords a",
-        X("../descendant::div[contains(@class, 'article-keywords')]//a"),
+        xpath("../descendant::div[contains(@class, 'article-keywords')]//a"),
     ),
-    ("2017+ div.keywords a", X("../descendant::div[contains(@class, 'keywords')]//a")),
-    ("tech p.art_keywords a", X("../descendant::p[contains(@class, 'art_keywords')]//a")),
+    ("2017+ div.keywords a", xpath("../descendant::div[contains(@class, 'keywords')]//a")),
+    ("tech p.art_keywords a", xpath("../descendant::p[contains(@class, 'art_keywords')]//a")),
 )
 META_KEYWORD_KEYS: tuple[str, ...] = ("keywords",)
 # Site-wide keyword metas that say nothing about the article.
@@ -136,27 +137,27 @@ GENERIC_KEYWORDS: frozenset[str] = frozenset(
     {"sina.cn", "财经头条", "财经新闻", "投资价值", "新浪财经", "新浪网", "新浪新闻", "新浪"}
 )
 # 2005 pages name their keyword in "点击此处查询全部<font>房产投资</font>新闻"
-OLD_KEYWORD_LINK = X("descendant::a[starts-with(@href, 'http://chanews.sina.com.cn/s.cgi?k=')]")
+OLD_KEYWORD_LINK = xpath("descendant::a[starts-with(@href, 'http://chanews.sina.com.cn/s.cgi?k=')]")
 
 # --- section: the breadcrumb, found next to the headline when there is one ---------------------
 _CRUMB_TEST = f"{_cls('channel-path')} or {_cls('bread')}"
 BREADCRUMB_NEAR_HEADLINE: tuple[tuple[str, etree.XPath], ...] = (
     (
         "2017+ .channel-path before h1",
-        X(f"preceding-sibling::*/descendant-or-self::div[{_CRUMB_TEST}]"),
+        xpath(f"preceding-sibling::*/descendant-or-self::div[{_CRUMB_TEST}]"),
     ),
     (
         "2014-17 .bread before the header",
-        X(f"../preceding-sibling::*/descendant-or-self::div[{_CRUMB_TEST}]"),
+        xpath(f"../preceding-sibling::*/descendant-or-self::div[{_CRUMB_TEST}]"),
     ),
 )
 BREADCRUMB: tuple[tuple[str, etree.XPath], ...] = (
-    ("2008-13 p#lo_links", X("id('lo_links')")),
-    ("any .channel-path/.bread", X(f"descendant::div[{_CRUMB_TEST}]")),
+    ("2008-13 p#lo_links", xpath("id('lo_links')")),
+    ("any .channel-path/.bread", xpath(f"descendant::div[{_CRUMB_TEST}]")),
     # 2004-05 table pages: the "新浪首页 > … > 正文" cell
     (
         "2004-05 table crumb",
-        X("descendant::a[normalize-space()='新浪首页']/parent::*[contains(., '正文')]"),
+        xpath("descendant::a[normalize-space()='新浪首页']/parent::*[contains(., '正文')]"),
     ),
 )
 BREADCRUMB_SKIP: frozenset[str] = frozenset({"正文", "新浪首页", "首页", "新浪网", ">", "&gt;"})
@@ -164,15 +165,15 @@ BREADCRUMB_SPLIT = re.compile(r"\s*[>＞›»]\s*")
 
 # --- body container, per template ---------------------------------------------------------------
 BODY: tuple[tuple[str, etree.XPath], ...] = (
-    ("#artibody", X("id('artibody')")),
+    ("#artibody", xpath("id('artibody')")),
     # before div#article: 2004-05 table pages wrap the whole page table in div#article.
     # Their font#zoom may hold nothing (the parser closes <font> before each <p>), so the
     # body is the table cell around it.
-    ("2004-05 td > font#zoom", X("id('zoom')/parent::td")),
-    ("news #article", X("id('article')")),
-    ("mobile section.art_content", X(f"descendant::section[{_cls('art_content')}]")),
-    ("mobile article.art_box", X(f"descendant::article[{_cls('art_box')}]")),
-    ("2008-13 .blkContainerSblkCon", X(f"descendant::div[{_cls('blkContainerSblkCon')}]")),
+    ("2004-05 td > font#zoom", xpath("id('zoom')/parent::td")),
+    ("news #article", xpath("id('article')")),
+    ("mobile section.art_content", xpath(f"descendant::section[{_cls('art_content')}]")),
+    ("mobile article.art_box", xpath(f"descendant::article[{_cls('art_box')}]")),
+    ("2008-13 .blkContainerSblkCon", xpath(f"descendant::div[{_cls('blkContainerSblkCon')}]")),
 )
 
 # An unknown template's body: the element whose own <p> children hold at least this much text.
@@ -194,7 +195,7 @@ NO_BODY_TEMPLATE = "none"
 
 # An unknown template's date: the first element whose class or id speaks of a date or time
 # and whose short text holds a full date and time (tried only when nothing else gave one).
-GENERIC_DATE_BOXES = X(
+GENERIC_DATE_BOXES = xpath(
     "descendant::*[contains(@class, 'date') or contains(@class, 'time') or "
     "contains(@id, 'date') or contains(@id, 'time')][not(self::script)][not(self::style)]"
 )
@@ -202,9 +203,9 @@ GENERIC_DATE_MAX_CHARS = 80
 
 # --- the page's own URL, when the caller does not know it ---------------------------------------
 META_URL_KEYS: tuple[str, ...] = ("og:url", "toutiao")
-CANONICAL_LINK = X("descendant::link[@rel='canonical']/@href")
+CANONICAL_LINK = xpath("descendant::link[@rel='canonical']/@href")
 # Share links and widgets that carry the article URL: mood counter (2009), weibo share.
-URL_ATTRS = X("descendant::span[@name='moodcounter']/@url")
+URL_ATTRS = xpath("descendant::span[@name='moodcounter']/@url")
 SHARE_URL = re.compile(r"[?&]url=(https?%3A%2F%2F[^&\"']+|https?://[^&\"']+)")
 
 # --- stocks -------------------------------------------------------------------------------------

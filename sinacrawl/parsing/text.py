@@ -194,6 +194,10 @@ CAPTION_CLASSES = re.compile(r"img_descr|caption|pic_txt|img-desc|imgtxt", re.I)
 # Control and zero-width characters, U+FFFD and the Private Use Area (GB18030 maps stray
 # user-defined GBK bytes of old pages there: they show as nothing readable).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\ufeff\ufffd\ue000-\uf8ff]")
+# In one-line text also the invisible word joiner and soft hyphen.
+_CONTROL_IN_LINE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u200b-\u200d\u2060\ufeff\ufffd\ue000-\uf8ff]"
+)
 
 
 @dataclass
@@ -205,6 +209,26 @@ class CleanBody:
     images: list[str] = field(default_factory=list)
 
 
+def repeats_title(keyword: str | None, title: str | None) -> bool:
+    """SPEC §3's rule: a keyword that merely repeats the title is no keyword.
+
+    >>> repeats_title(" 人社部 ", "人社部"), repeats_title("就业", "人社部"), repeats_title("x", None)
+    (True, False, False)
+    """
+    return bool(keyword and title) and collapse(keyword) == collapse(title)
+
+
+def clean_text(value: object) -> str | None:
+    """:func:`collapse` for any value, with None for nothing left (one-line item fields).
+
+    >>> clean_text("  新浪\\n财经\\x07 "), clean_text("   "), clean_text(None)
+    ('新浪 财经', None, None)
+    """
+    if value is None:
+        return None
+    return collapse(str(value)) or None
+
+
 def collapse(text: str | None) -> str:
     """Whitespace (ideographic and NBSP too) collapsed, control characters dropped.
 
@@ -214,7 +238,7 @@ def collapse(text: str | None) -> str:
     if not text:
         return ""
     if not text.isprintable() or "\ufffd" in text:  # C scans; most strings need no regex
-        text = _CONTROL.sub("", text)
+        text = _CONTROL_IN_LINE.sub("", text)
     return " ".join(text.split())  # str.split() knows U+3000 and NBSP as whitespace
 
 

@@ -34,7 +34,7 @@ from sinacrawl.extensions.accounting import failure_reason, report, report_relis
 from sinacrawl.extractors import ExtractionPool, pool_size
 from sinacrawl.loaders import template_of
 from sinacrawl.middlewares import UpstreamError, parse_upstream
-from sinacrawl.parsing.dates import BEIJING
+from sinacrawl.parsing.dates import BEIJING, parse_stored
 from sinacrawl.parsing.listing import (
     LidCheck,
     ListingEntry,
@@ -44,6 +44,7 @@ from sinacrawl.parsing.listing import (
     parse_roll_api,
 )
 from sinacrawl.parsing.urls import doc_id_from_url
+from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -56,8 +57,6 @@ SINA_DOMAINS = ["sina.com.cn", "sina.cn"]
 LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
 TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 # --- argument parsing (shared with the article spider) ---------------------------------------
@@ -69,13 +68,9 @@ def parse_bool(name: str, value: Any) -> bool:
     >>> parse_bool("refresh", "yes"), parse_bool("refresh", None)
     (True, False)
     """
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    answer = yes_no(value)
+    if answer is not None:
+        return answer
     raise UsageError(f"-a {name}={value!r}: expected 1/0, true/false, yes/no")
 
 
@@ -153,16 +148,7 @@ class Window:
 
 def published_at(item: Any) -> datetime | None:
     """The item's ``published_at`` (an ISO string) as a datetime, None when absent or bad."""
-    value = item.get("published_at") if hasattr(item, "get") else None
-    if isinstance(value, datetime):
-        return value
-    try:
-        when = datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
-    if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=BEIJING)
-    return when
+    return parse_stored(item.get("published_at") if hasattr(item, "get") else None)
 
 
 def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[str]) -> None:
