@@ -75,14 +75,28 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
     fsync_dir(path.parent)
 
 
+# Temporary files this process could not remove (a folder turned read-only under it): while
+# any is left, its writer mark stays, so that the next run sweeps the archive.
+_leftovers: set[str] = set()
+
+
+def _discard(tmp: str) -> None:
+    """Remove a temporary file of ours; one that cannot go is remembered as a leftover."""
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        _leftovers.add(tmp)
+
+
 def _replace_durably(path: Path, data: bytes, mode: int) -> None:
     """An fsync'ed temporary file renamed over ``path`` (the folder is not fsync'ed yet)."""
     tmp = write_temp(path, data, mode, sync=True)
     try:
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
 
 
@@ -105,8 +119,7 @@ def write_temp(path: Path, data: bytes, mode: int, *, sync: bool) -> str:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
     os.close(fd)
     return tmp
@@ -152,15 +165,16 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
-def sweep_temp_files(root: Path) -> int:
+def sweep_temp_files(root: Path, stuck: list[str] | None = None) -> int:
     """Remove temporary files a killed run left behind; returns how many.
 
-    Files of a live process (another worker sharing the archive) are left alone.
+    Files of a live process (another worker sharing the archive) are left alone; files that
+    cannot be removed (a read-only folder) are added to ``stuck``.
     """
     removed = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != STATE_DIR_NAME]
-        removed += _sweep(folder, files)
+        removed += _sweep(folder, files, stuck)
     return removed
 
 
@@ -172,15 +186,20 @@ def sweep_folder(folder: Path) -> int:
         return 0
 
 
-def _sweep(folder: str, names: Iterable[str]) -> int:
+def _sweep(folder: str, names: Iterable[str], stuck: list[str] | None = None) -> int:
     removed = 0
     for name in names:
         if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
             if _owner_alive(name[len(TMP_PREFIX) :]):
                 continue
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(os.path.join(folder, name))
                 removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError:  # a read-only folder: left for a later run
+                if stuck is not None:
+                    stuck.append(os.path.join(folder, name))
     return removed
 
 
@@ -192,11 +211,19 @@ def begin_writing(root: Path) -> tuple[int, Path]:
     outlived its process (a killed run) or there are no marks yet (an archive new to them).
     """
     marks = state_dir_of(root) / WRITERS_DIR
+    stuck: list[str] = []
     try:
         dead = [m for m in marks.iterdir() if not _owner_alive(m.name)]
-        swept = sweep_temp_files(root) if dead else 0
+        swept = sweep_temp_files(root, stuck) if dead else 0
     except FileNotFoundError:
-        dead, swept = [], sweep_temp_files(root)
+        dead, swept = [], sweep_temp_files(root, stuck)
+    if stuck:  # the marks stay, so the next run tries again
+        logger.warning(
+            "could not remove %d temporary files left by an earlier run, e.g. %s",
+            len(stuck),
+            stuck[0],
+        )
+        dead = []
     for mark in dead:  # only now: a run killed during the sweep leaves them for the next
         mark.unlink(missing_ok=True)
     marks.mkdir(parents=True, exist_ok=True)
@@ -206,7 +233,18 @@ def begin_writing(root: Path) -> tuple[int, Path]:
 
 
 def end_writing(mark: Path) -> None:
-    """This process has finished writing: nothing of it is left to sweep."""
+    """This process has finished writing: nothing of it is left to sweep, unless a temporary
+    file could not be removed even now; then the mark stays for the next run's sweep."""
+    for tmp in list(_leftovers):
+        _leftovers.discard(tmp)
+        _discard(tmp)
+    if _leftovers:
+        logger.warning(
+            "%d temporary files could not be removed (e.g. %s); the next run removes them",
+            len(_leftovers),
+            next(iter(_leftovers)),
+        )
+        return
     mark.unlink(missing_ok=True)
 
 

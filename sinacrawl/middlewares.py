@@ -20,7 +20,7 @@ import logging
 import re
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from scrapy import signals
@@ -39,6 +39,7 @@ from scrapy.exceptions import (
 )
 from scrapy.http import HtmlResponse, TextResponse
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import error as twisted_errors
 from w3lib.url import safe_url_string
 
 from sinacrawl.parsing.urls import is_sina_host
@@ -239,6 +240,10 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     and caches for the host like any other.
     """
 
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.unreachable: dict[str, str] = {}  # host → why its robots.txt was not had
+
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Response:
@@ -258,7 +263,18 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             return None  # IgnoreRequest (e.g. an off-site redirect): Scrapy's "allow all"
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"robotstxt/exception_count/{type(exception)}")
-        return self._disallow_host(request, f"{type(exception).__name__}: {exception}")
+        dns = isinstance(exception, (CannotResolveHostError, twisted_errors.DNSLookupError))
+        why = "DNS failure" if dns else f"{type(exception).__name__}: {exception}"
+        return self._disallow_host(request, why)
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        """Scrapy's robots check, with its own reason for hosts whose robots.txt was lost."""
+        why = self.unreachable.get(urlparse_cached(request).netloc)
+        if why is not None:
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("sinacrawl/robots/refused_unreachable")
+            raise IgnoreRequest(f"robots.txt unreachable ({why}): not fetching {request.url}")
+        super().process_request_2(rp, request)
 
     def _disallow_host(self, request: Request, why: str) -> Response:
         netloc = urlparse_cached(request).netloc
@@ -267,6 +283,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         )
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value("sinacrawl/robots/unreachable")
+        self.unreachable[netloc] = why  # its pages are refused for this, not as "Forbidden"
         return TextResponse(request.url, status=200, body=DISALLOW_ALL, request=request)
 
 
@@ -439,6 +456,10 @@ class ByteScanMetaRefreshMiddleware(MetaRefreshMiddleware):
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
+        if "listing" in request.meta:
+            # An article page is the article: extracted as it is, never swapped for the page
+            # its refresh names (which would be stored under this article's doc_id).
+            return response
         if (
             isinstance(response, HtmlResponse)
             and b"\x00" not in response.body[:64]  # UTF-16/32 spell it differently

@@ -137,6 +137,8 @@ OPS_SETTINGS = {
     "ITEM_PIPELINES": '{"opsspiders.BrokenStore": 100}',
     "SPIDER_MIDDLEWARES": "{}",
     "ROBOTSTXT_OBEY": "False",
+    # The synthetic spider fetches the test server at 127.0.0.1 directly, not a Sina host.
+    "SINACRAWL_URL_POLICY": "False",
     "RETRY_ENABLED": "False",
     "TELNETCONSOLE_ENABLED": "False",
     "LOG_LEVEL": "INFO",
@@ -176,17 +178,24 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def local_site() -> Iterator[_Server]:
-    """A tiny HTTP site on a free loopback port (``.base``, ``.log``); always shut down."""
-    server = _Server()
+def in_thread(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve ``server`` from a daemon thread while the block runs; always shut down."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def local_site() -> Iterator[_Server]:
+    """A tiny HTTP site on a free loopback port (``.base``, ``.log``); always shut down."""
+    server = _Server()
+    with in_thread(server):
+        yield server
 
 
 def write_spider_module(folder: Path) -> Path:

@@ -380,7 +380,7 @@ FAILED_REASONS = {
     "china:7": "connection_lost",
     "china:8": "data_loss",
     "china:9": "too_large",
-    "china:12": "robots",
+    "china:12": "robots_unreachable",  # its host's robots.txt answers 503
     "china:13": "http_500",
     "china:15": "http_429",
     "china:14": "too_large",  # streamed (chunked) past DOWNLOAD_MAXSIZE

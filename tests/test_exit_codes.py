@@ -110,8 +110,9 @@ def test_a_lock_that_cannot_be_taken_is_a_clear_error(tmp_path: Path, site: str)
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
     run = crawl_ops(tmp_path, site, "ok", SINACRAWL_LOCK=str(not_a_folder / "run.lock"))
-    assert run.returncode == ExitCode.ERROR
-    assert "cannot take the run lock" in run.stderr and "Traceback" not in run.stderr
+    # a setting that cannot work is found before the crawl (sinacrawl.config): usage, exit 2
+    assert run.returncode == ExitCode.USAGE
+    assert "sinacrawl: SINACRAWL_LOCK=" in run.stderr and "Traceback" not in run.stderr
     assert run.summary is None
 
 

@@ -305,7 +305,8 @@ def test_components_in_a_real_crawl(tmp_path, mirror):
     # robots.txt: obeyed; 5xx and network errors disallow the host; 404 allows it
     assert got["private"] == {"failed": "robots"}
     assert not mirror.hits(f + "/private/doc-ib.shtml")
-    assert got["down"] == {"failed": "robots"} and got["reset"] == {"failed": "robots"}
+    unreachable = {"failed": "robots_unreachable"}  # not "Forbidden by robots.txt"
+    assert got["down"] == unreachable and got["reset"] == unreachable
     assert not mirror.hits("/down.sina.com.cn/doc-ih.shtml")
     assert not mirror.hits("/reset.sina.com.cn/doc-ii.shtml")
     assert stats["sinacrawl/robots/unreachable"] == 2

@@ -20,6 +20,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
 from sinacrawl.archive import ArchiveIndex
+from sinacrawl.exceptions import StorageFailed
 from sinacrawl.pipelines.store import StorePipeline
 from sinacrawl.state import KnownArticles, to_epoch
 from sinacrawl.stores import configured_stores, kind_of, stores_of
@@ -118,7 +119,8 @@ def test_the_pipeline_remembers_an_item_only_once_every_store_took_it(tmp_path):
         ok = StorePipeline([hexo], known)
         await ok.open_spider()
         await ok.process_item(make_item(1))
-        with pytest.raises(OSError):
+        # a store's OSError fails the item as a counted storage failure (one log line)
+        with pytest.raises(StorageFailed, match="refusing: disk full"):
             await StorePipeline([hexo, Refusing()], known).process_item(make_item(2))
         await ok.close_spider()
 

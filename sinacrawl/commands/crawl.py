@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from sinacrawl.config import problems
 from sinacrawl.extensions.accounting import shares_queue
 from sinacrawl.extensions.lock import LockHeld, RunLock, lock_path
 from sinacrawl.extensions.summary import EXIT_STAT, ExitCode, decide
@@ -45,6 +46,11 @@ class Command(ScrapyCrawl):
         if len(args) != 1:
             raise UsageError("give exactly one spider name, e.g. `scrapy crawl finance`")
         assert self.settings is not None
+        bad = list(problems(self.settings))
+        if bad:  # before the lock, which lives in the archive a bad ARCHIVE_DIR names
+            print("\n".join(f"sinacrawl: {line}" for line in bad), file=sys.stderr)
+            self.exitcode = int(ExitCode.USAGE)
+            return
         path = lock_path(self.settings)
         lock = RunLock(path) if path is not None else None
         try:
@@ -83,6 +89,8 @@ class Command(ScrapyCrawl):
             exc = None if task.cancelled() else task.exception()
             if isinstance(exc, UsageError):
                 usage.append(str(exc))
+            elif isinstance(exc, OSError):  # the archive or a state file: its message says it
+                logger.error("the crawl could not start: %s", exc)
             elif exc is not None:
                 logger.error("the crawl could not start", exc_info=exc)
 

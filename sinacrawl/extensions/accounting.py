@@ -50,8 +50,10 @@ from scrapy.exceptions import (
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectionDone, ConnectionLost, TimeoutError
 
-from sinacrawl.exceptions import DropArticle, DuplicateArticle
+from sinacrawl.exceptions import DropArticle, DuplicateArticle, StorageFailed
+from sinacrawl.guards import OtherPage
 from sinacrawl.middlewares import OffsiteRedirect, RedirectLoop, TooManyRedirects
+from sinacrawl.urlpolicy import RefusedUrl
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -85,6 +87,8 @@ article_store_failed = object()
 
 # Failure types → reason tokens, most specific first.
 FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (RefusedUrl, "refused_url"),
+    (OtherPage, "other_page"),
     (OffsiteRedirect, "offsite_redirect"),
     (RedirectLoop, "redirect_loop"),
     (TooManyRedirects, "too_many_redirects"),
@@ -98,6 +102,7 @@ FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
     (ConnectionDone, "connection_lost"),
 )
 IGNORE_REASONS: tuple[tuple[str, str], ...] = (
+    ("robots.txt unreachable", "robots_unreachable"),
     ("robots.txt", "robots"),
     ("max redirections", "too_many_redirects"),
     ("offsite", "offsite"),
@@ -270,7 +275,9 @@ class ArticleAccounting:
         self, item: Any, response: Response, exception: BaseException, spider: Spider
     ) -> None:
         doc_id = self._doc_id(item, response)
-        if isinstance(exception, DuplicateArticle):
+        if isinstance(exception, StorageFailed):
+            self.resolve(doc_id, "failed", exception.reason)
+        elif isinstance(exception, DuplicateArticle):
             self.resolve(doc_id, "duplicate")
         elif isinstance(exception, DropArticle):
             self.resolve(doc_id, "dropped", exception.reason)

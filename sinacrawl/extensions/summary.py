@@ -237,6 +237,7 @@ class RunSummary:
         self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
         self.shared_queue = shares_queue(crawler.settings)
+        self._opened = False  # a store that fails to open closes the spider unopened
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -252,6 +253,7 @@ class RunSummary:
         return ext
 
     def spider_opened(self, spider: Any) -> None:
+        self._opened = True
         if self.path is not None:
             sweep_folder(self.path.parent)  # what a killed run's write left
 
@@ -289,15 +291,27 @@ class RunSummary:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(STORAGE_ERRORS)
 
+    def _never_opened(self) -> bool:
+        """Whether the spider closed without having opened (a store failed to open): the
+        engine exists but spider_opened never came."""
+        try:
+            engine = self.crawler.engine
+        except (AttributeError, RuntimeError):  # no engine: not a real crawl (unit tests)
+            return False
+        return engine is not None and not self._opened
+
     def spider_closed(self, spider: Any, reason: str) -> None:
         stats = self.crawler.stats
         assert stats is not None
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
-        code, reasons = decide(
-            values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
-        )
+        if self._never_opened():
+            code, reasons = ExitCode.ERROR, ["the crawl could not start (see the error above)"]
+        else:
+            code, reasons = decide(
+                values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+            )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
         started = values.get("start_time")

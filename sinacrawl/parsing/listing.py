@@ -16,12 +16,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import parsel
 
 from sinacrawl.parsing.dates import BEIJING, from_unix
-from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
+from sinacrawl.parsing.urls import canonical_url, doc_id_from_url
+from sinacrawl.urlpolicy import vet
+
+# Sina's listings hold 50-200 entries a page; a page may contribute at most this many
+# (setting LISTING_MAX_ENTRIES), so a hostile listing cannot fill memory with requests.
+DEFAULT_MAX_ENTRIES = 1000
+# Deeper JSON is not Sina's: the roll API nests 4 levels.
+MAX_JSON_DEPTH = 64
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,12 @@ class ListingPage:
     """Absolute URL of the next HTML listing page, if the page links one."""
     skipped: int = 0
     """Raw entries that named no usable Sina article URL."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(reason, URL) of each URL the URL policy refused (entries and the next-page link)."""
+    excess: int = 0
+    """Entries beyond the per-page limit, ignored."""
+    malformed: tuple[str, ...] = ()
+    """What was wrong with a listing that could still be read in part (too deep, bad total)."""
 
 
 class ListingError(ValueError):
@@ -110,24 +123,19 @@ def _absolute_image(url: object) -> str | None:
     return url
 
 
-def _article_url(url: object) -> str | None:
-    """The canonical form of a Sina article URL, else None (off-site, not http, junk)."""
+def _article_url(url: object, refused: list[tuple[str, str]] | None = None) -> str | None:
+    """The canonical form of a Sina article URL, else None (off-site, not http, junk).
+
+    A URL the policy refuses is added to ``refused`` as (reason, URL); a missing one is not.
+    """
     if not isinstance(url, str) or not url.strip():
         return None
-    url = url.strip()
-    if url.startswith("//"):
-        url = "https:" + url
-    if not url.startswith(("http://", "https://")):
+    verdict = vet(url)
+    if verdict.url is None:
+        if refused is not None:
+            refused.append((str(verdict.reason), url.strip()[:300]))
         return None
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port in (80, 443)
-    except ValueError:  # a malformed port or IPv6 literal
-        return None
-    # A userinfo part (``https://x@evil.example/``) would make the netloc lie about the host.
-    if parts.username is not None or not port_ok or not is_sina_host(parts.hostname):
-        return None
-    return canonical_url(url)
+    return canonical_url(verdict.url)
 
 
 # --- roll API -------------------------------------------------------------------------------
@@ -150,8 +158,11 @@ def _decode(body: bytes | str) -> str:
         return body.decode("gb18030", errors="replace")
 
 
-def load_roll_json(body: bytes | str) -> dict:
+def load_roll_json(body: bytes | str, malformed: list[str] | None = None) -> dict:
     """The roll API's JSON object from a JSON or JSONP body.
+
+    Containers nested deeper than MAX_JSON_DEPTH become ``null`` (noted in ``malformed``),
+    so one absurd value cannot take the rest of the page with it.
 
     >>> load_roll_json(b'cb({"result": {"data": []}});')
     {'result': {'data': []}}
@@ -168,11 +179,71 @@ def load_roll_json(body: bytes | str) -> dict:
         text = m.group("json")
     try:
         value = json.loads(text)
+    except RecursionError:
+        if malformed is not None:
+            malformed.append("too_deep")
+        try:
+            value = json.loads(flatten_deep_json(text, MAX_JSON_DEPTH))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ListingError(f"roll API response is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ListingError(f"roll API response is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise ListingError("roll API response is not a JSON object")
     return value
+
+
+def flatten_deep_json(text: str, max_depth: int) -> str:
+    """``text`` with every array or object nested deeper than ``max_depth`` replaced by
+    ``null`` (a linear scan that needs no recursion; used only when json.loads gave up).
+
+    >>> flatten_deep_json('{"a": [1, [2, [3, "]"]]], "b": 2}', 2)
+    '{"a": [1, null], "b": 2}'
+    """
+    out: list[str] = []
+    depth = 0
+    skip_from = 0  # depth at which a skipped container started (0: not skipping)
+    in_string = escaped = False
+    start = 0
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth and not skip_from:
+                out.append(text[start:i])
+                out.append("null")
+                skip_from = depth
+        elif char in "]}":
+            if skip_from and depth == skip_from:
+                skip_from = 0
+                start = i + 1
+            depth -= 1
+    if not skip_from:
+        out.append(text[start:])
+    return "".join(out)
+
+
+def _whole_number(value: object) -> int | None:
+    """A JSON count as an int; None for anything else (1e999, NaN, -3, true, "x").
+
+    >>> [_whole_number(v) for v in (12, "12", 1e999, float("nan"), -1, True, "x")]
+    [12, 12, None, None, None, None, None]
+    """
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number >= 0 else None
 
 
 def _roll_image(raw: Mapping) -> str | None:
@@ -212,9 +283,9 @@ def _doc_id_from_docid(value: object) -> str | None:
     return None
 
 
-def roll_entry(raw: Mapping) -> ListingEntry | None:
+def roll_entry(raw: Mapping, refused: list[tuple[str, str]] | None = None) -> ListingEntry | None:
     """One roll API record as a ListingEntry; None when it names no Sina article URL."""
-    url = _article_url(raw.get("url")) or _article_url(raw.get("wapurl"))
+    url = _article_url(raw.get("url"), refused) or _article_url(raw.get("wapurl"), refused)
     if url is None:
         return None
     doc_id = doc_id_from_url(url) or _doc_id_from_docid(raw.get("docid"))
@@ -281,35 +352,58 @@ class LidCheck:
 
 
 def parse_roll_api(
-    body: bytes | str, *, page: int | None = None, num: int | None = None
+    body: bytes | str,
+    *,
+    page: int | None = None,
+    num: int | None = None,
+    limit: int = DEFAULT_MAX_ENTRIES,
 ) -> ListingPage:
     """A roll API response (JSON or JSONP) as a ListingPage.
 
     ``has_more`` is False once a page is empty or, when ``page`` and ``num`` are given,
-    once ``page * num`` reaches the API's ``total``.
+    once ``page * num`` reaches the API's ``total``. Records past ``limit`` are not read;
+    a record that cannot be read is skipped and the rest still count.
     """
-    value = load_roll_json(body)
+    malformed: list[str] = []
+    value = load_roll_json(body, malformed)
     result = value.get("result")
     if not isinstance(result, dict):
         raise ListingError("roll API response has no 'result' object")
     status = result.get("status")
     if isinstance(status, dict) and str(status.get("code", 0)) != "0":
-        raise ListingError(f"roll API error {status.get('code')}: {status.get('msg')}")
+        raise ListingError(f"roll API error {status.get('code')!s:.60}: {status.get('msg')!s:.200}")
     data = result.get("data")
     if data is None:
         data = []
     if not isinstance(data, list):
         raise ListingError("roll API 'data' is not a list")
-    entries = [roll_entry(raw) if isinstance(raw, Mapping) else None for raw in data]
-    kept = tuple(e for e in entries if e is not None)
-    try:
-        total: int | None = int(result.get("total"))
-    except (TypeError, ValueError):
-        total = None
+    refused: list[tuple[str, str]] = []
+    kept: list[ListingEntry] = []
+    for raw in data[:limit]:
+        entry = None
+        if isinstance(raw, Mapping):
+            try:
+                entry = roll_entry(raw, refused)
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                malformed.append("bad_entry")
+        if entry is not None:
+            kept.append(entry)
+    total = _whole_number(result.get("total"))
+    if total is None and result.get("total") is not None:
+        malformed.append("bad_total")
     has_more = bool(data)
     if has_more and page is not None and num is not None and total is not None:
         has_more = page * num < total
-    return ListingPage(entries=kept, has_more=has_more, total=total, skipped=len(data) - len(kept))
+    read = min(len(data), limit)
+    return ListingPage(
+        entries=tuple(kept),
+        has_more=has_more,
+        total=total,
+        skipped=read - len(kept),
+        refused=tuple(refused),
+        excess=len(data) - read,
+        malformed=tuple(dict.fromkeys(malformed)),
+    )
 
 
 # --- HTML listings --------------------------------------------------------------------------
@@ -423,12 +517,16 @@ def _year_for(year: str | None, month: int, day: int, *, url: str | None, now: d
 
 
 def parse_html_listing(
-    body: bytes | str, base_url: str, *, now: datetime | None = None
+    body: bytes | str,
+    base_url: str,
+    *,
+    now: datetime | None = None,
+    limit: int = DEFAULT_MAX_ENTRIES,
 ) -> ListingPage:
     """A Sina HTML listing page as a ListingPage.
 
     ``now`` (aware) dates entries printed without a year; by default the page's own
-    render stamp, else the current time.
+    render stamp, else the current time. Entries past ``limit`` are not read.
     """
     text = _decode(body)
     selector = parsel.Selector(text=text, type="html")
@@ -438,35 +536,48 @@ def parse_html_listing(
         raise ListingError(f"no known listing layout on the page (looked for {names})")
     reference = now or _page_time(text) or datetime.now(BEIJING)
     entries: list[ListingEntry] = []
-    skipped = 0
-    for node in selector.css(layout.item):
-        entry = _html_entry(node, layout, base_url, reference)
-        if entry is None:
-            skipped += 1
-        else:
+    refused: list[tuple[str, str]] = []
+    nodes = selector.css(layout.item)
+    malformed: list[str] = []
+    for node in nodes[:limit]:
+        try:
+            entry = _html_entry(node, layout, base_url, reference, refused)
+        except ValueError:  # lxml refuses strings with control bytes from a broken page
+            malformed.append("bad_entry")
+            continue
+        if entry is not None:
             entries.append(entry)
-    next_url = _next_page(selector, base_url)
+    next_url = _next_page(selector, base_url, refused)
+    read = min(len(nodes), limit)
     return ListingPage(
         entries=tuple(entries),
         has_more=bool(entries) and next_url is not None,
         next_url=next_url,
-        skipped=skipped,
+        skipped=read - len(entries),
+        refused=tuple(refused),
+        excess=len(nodes) - read,
+        malformed=tuple(dict.fromkeys(malformed)),
     )
 
 
 def _html_entry(
-    node: parsel.Selector, layout: HtmlLayout, base_url: str, now: datetime
+    node: parsel.Selector,
+    layout: HtmlLayout,
+    base_url: str,
+    now: datetime,
+    refused: list[tuple[str, str]],
 ) -> ListingEntry | None:
     link = node.css(layout.link)
-    href = link.attrib.get("href") if link else None
-    url = _article_url(urljoin(base_url, href.strip())) if href else None
+    # @href, not .attrib: building the attribute dict fails on a name with control bytes.
+    href = link.xpath("@href").get() if link else None
+    url = _article_url(urljoin(base_url, href.strip()), refused) if href else None
     if url is None:
         return None
     title = _clean_text(" ".join(link[0].css("::text").getall()))
     time_text = " ".join(node.css(f"{layout.time} ::text").getall())
     image = None
     if layout.image:
-        src = node.css(layout.image).attrib.get("src")
+        src = node.css(layout.image).xpath("@src").get()
         image = _absolute_image(urljoin(base_url, src)) if src else None
     return ListingEntry(
         url=url,
@@ -477,11 +588,18 @@ def _html_entry(
     )
 
 
-def _next_page(selector: parsel.Selector, base_url: str) -> str | None:
+def _next_page(
+    selector: parsel.Selector, base_url: str, refused: list[tuple[str, str]]
+) -> str | None:
+    """The next listing page's URL, if the page links one the URL policy accepts."""
     for xpath in NEXT_PAGE_XPATHS:
         href = selector.xpath(xpath).get()
         if href and not href.strip().lower().startswith("javascript"):
-            return urljoin(base_url, href.strip())
+            url = urljoin(base_url, href.strip())
+            verdict = vet(url)
+            if verdict.url is None:
+                refused.append((str(verdict.reason), url[:300]))
+            return verdict.url
     return None
 
 

@@ -8,31 +8,37 @@ another having run first: what they share (the listing mtime) travels in the rec
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 
 from sinacrawl.state import KnownArticles, from_epoch
+from sinacrawl.storeguard import storage_failed
 from sinacrawl.stores import Record, Store, kind_of, stores_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
 
 
 class StorePipeline:
     """Item pipeline (priority 300): hands each item to the configured stores."""
 
-    def __init__(self, stores: list[Store], known: KnownArticles) -> None:
+    def __init__(
+        self, stores: list[Store], known: KnownArticles, stats: StatsCollector | None = None
+    ) -> None:
         self.stores = stores
         self.known = known
+        self.stats = stats
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         stores = stores_of(crawler)
         if not stores:
             raise NotConfigured("no store configured (ARCHIVE_DIR empty, MONGO_URI unset)")
-        return cls(stores, KnownArticles.from_crawler(crawler))
+        return cls(stores, KnownArticles.from_crawler(crawler), crawler.stats)
 
     def store(self, name: str) -> Store:
         """The configured store called ``name`` (KeyError when it is off)."""
@@ -48,7 +54,10 @@ class StorePipeline:
     async def process_item(self, item: Any) -> Any:
         record = self.record(item)
         for store in self.stores:
-            await store.put([record])
+            try:
+                await store.put([record])
+            except (OSError, sqlite3.Error) as exc:  # one line and a count, not a traceback
+                raise storage_failed(store.name, item, exc, self.stats) from None
         self.known.remember(record.doc_id, record.listing_mtime)
         return item
 

@@ -29,11 +29,12 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, UsageError
 
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
+from sinacrawl.config import problems
 from sinacrawl.exceptions import DropArticle
 from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
-from sinacrawl.extractors import ExtractionPool, pool_size
+from sinacrawl.extractors import ExtractionPool
+from sinacrawl.guards import listing_limit, note_listing_problems
 from sinacrawl.loaders import template_of
-from sinacrawl.middlewares import UpstreamError, parse_upstream
 from sinacrawl.parsing.dates import BEIJING, parse_stored
 from sinacrawl.parsing.listing import (
     LidCheck,
@@ -166,15 +167,11 @@ def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[s
 
 
 def check_settings(crawler: Crawler) -> None:
-    """Settings a spider depends on, validated before anything is fetched."""
-    try:
-        parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
-    except UpstreamError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        pool_size(crawler.settings.get("EXTRACT_PROCESSES"), cpus=1, distributed=False)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    """Settings a spider depends on, validated before anything is fetched (the ``crawl``
+    command has checked them already; other ways of starting a crawl have not)."""
+    bad = list(problems(crawler.settings))
+    if bad:
+        raise UsageError("; ".join(bad))
 
 
 # --- the shared article step ------------------------------------------------------------------
@@ -377,6 +374,7 @@ class FinanceSpider(ArticleSpiderBase):
             )
             yield from self._end_stream(stream.index)
             return
+        note_listing_problems(self.crawler, page, response.url)
         stats = self.crawler.stats
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(LISTINGS + "entries", len(page.entries))
@@ -406,10 +404,11 @@ class FinanceSpider(ArticleSpiderBase):
             yield from self._end_stream(stream.index)
 
     def _parse_page(self, source: Source, response: Response, page_no: int) -> ListingPage:
+        limit = listing_limit(self.crawler.settings)
         if isinstance(source, RollSource):
-            return parse_roll_api(response.body, page=page_no, num=self.num)
+            return parse_roll_api(response.body, page=page_no, num=self.num, limit=limit)
         text = response.text if isinstance(response, scrapy.http.TextResponse) else response.body
-        return parse_html_listing(text, response.url)
+        return parse_html_listing(text, response.url, limit=limit)
 
     def _request_once(self, entry: ListingEntry, channel: Channel):
         """The article request, or None (reported as a duplicate) for a doc_id listed before

@@ -32,6 +32,7 @@ from sinacrawl.archive import (
 from sinacrawl.posts import post_path, render_post
 from sinacrawl.runstate import archive_dir
 from sinacrawl.state import to_epoch
+from sinacrawl.storeguard import confine
 from sinacrawl.stores import ARTICLE, Record, kind_of
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class HexoStore:
         listing_mtime = to_epoch(record.listing_mtime) or (before.listing_mtime if before else 0)
         entry = Entry(record.doc_id, rel, content_hash(content), listing_mtime)
         target = self.root / rel
+        confine(self.root, target)  # a symlinked category folder must not lead out
         return entry, before, target, content, not _same_bytes(target, content)
 
     def _record(self, entry: Entry, written: bool, before: Entry | None, *, indexed: bool) -> None:
