@@ -10,6 +10,7 @@ none (``ARCHIVE_DIR`` set empty, e.g. a MongoDB-only run). In it:
     index.sqlite3     the Hexo archive's index (sinacrawl/archive.py)
     writers/          marks of processes writing posts (sinacrawl/archive.py)
     symbols.sqlite    which stock symbols listed each article (sinacrawl/symbols.py)
+    history.json      complete days, open gaps, last clean listing time (sinacrawl/history.py)
 
 Components ask these functions; none of them reads ``ARCHIVE_DIR`` or builds the path itself.
 """

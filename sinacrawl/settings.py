@@ -144,3 +144,11 @@ ITEM_PIPELINES: dict[str, int] = {
 SPIDER_MIDDLEWARES: dict[str, int] = {"sinacrawl.incremental.IncrementalMiddleware": 700}
 # Stop paginating a listing once one of its pages held nothing but stored articles.
 STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False
+
+# --- history (docs/history.md): day-window backfills and gap detection ---
+# A cron run whose listing pages do not reach back to where the last clean run stopped reads
+# at most this many of the missing days through day windows; older ones are reported as a
+# gap (exit status 9) with the command that fills them.
+SINACRAWL_CATCHUP_DAYS = int(_env("SINACRAWL_CATCHUP_DAYS", 7))
+# Listing pages read per day window, and by a walk back through a listing without windows.
+SINACRAWL_HISTORY_MAX_PAGES = int(_env("SINACRAWL_HISTORY_MAX_PAGES", 200))

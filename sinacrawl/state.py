@@ -17,7 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sinacrawl.stores import stores_of
 
@@ -157,6 +157,54 @@ class CompactIdSet:
         return self._index.add(id_hash(key))
 
 
+class CompactMap:
+    """A map from string ids to a few distinct values (outcome names, channels) at about
+    12 bytes an id: the 64-bit hash of each key beside the number of its value. For the
+    per-article books a run keeps until its end, which must not grow by a Python string
+    and dict slot (~150 bytes) per article over a year's backfill.
+
+    >>> books = CompactMap()
+    >>> books["ikyamrmz6784021"] = "stored"
+    >>> "ikyamrmz6784021" in books, books.get("ikyamrmz6784021"), books.get("other", "-")
+    (True, 'stored', '-')
+    >>> books.pop("ikyamrmz6784021"), "ikyamrmz6784021" in books
+    ('stored', False)
+    """
+
+    _GONE = (1 << 32) - 1
+
+    def __init__(self) -> None:
+        self._index = HashIndex()
+        self._values: list[Any] = []
+        self._codes: dict[Any, int] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        code = self._index.get(id_hash(key))
+        return default if code is None or code == self._GONE else self._values[code]
+
+    def __contains__(self, key: str) -> bool:
+        code = self._index.get(id_hash(key))
+        return code is not None and code != self._GONE
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self:
+            raise KeyError(key)
+        return self.get(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self._values)
+            self._values.append(value)
+        self._index.put(id_hash(key), code)
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        value = self.get(key, default)
+        if key in self:
+            self._index.put(id_hash(key), self._GONE)
+        return value
+
+
 class KnownArticles:
     """Which doc_ids every enabled store already holds, with the listing mtime they had.
 
@@ -168,7 +216,7 @@ class KnownArticles:
 
     def __init__(self) -> None:
         self._stored = HashIndex()
-        self._expected: dict[str, int] = {}
+        self._expected = HashIndex()  # listing mtimes announced in this run
 
     def __len__(self) -> int:
         return len(self._stored)
@@ -222,11 +270,11 @@ class KnownArticles:
 
     def expect(self, doc_id: str, listing_mtime: datetime | int | None) -> None:
         """Note the mtime a listing announced for an article about to be downloaded."""
-        self._expected[doc_id] = to_epoch(listing_mtime)
+        self._expected.put(id_hash(doc_id), to_epoch(listing_mtime))
 
     def listing_mtime(self, doc_id: str) -> datetime | None:
         """The mtime the listing announced for ``doc_id`` in this run, if any."""
-        return from_epoch(self._expected.get(doc_id, 0))
+        return from_epoch(self._expected.get(id_hash(doc_id)) or 0)
 
     def remember(self, doc_id: str, listing_mtime: datetime | int | None = None) -> None:
         """Record that ``doc_id`` is now stored (by the storage pipeline, after every store)."""

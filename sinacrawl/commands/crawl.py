@@ -39,7 +39,8 @@ class Command(ScrapyCrawl):
         return (
             "Run a spider. Exit status: 0 ok, 3 spider errors, 4 storage failure, 5 nothing "
             "stored although listings had new articles, 6 field coverage too low, 7 another "
-            "run holds the lock, 8 interrupted. See the README's cron section."
+            "run holds the lock, 8 interrupted, 9 a gap the run could not close (docs/history.md). "
+            "See the README's cron section."
         )
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:

@@ -53,6 +53,7 @@ from twisted.internet.error import ConnectionDone, ConnectionLost, TimeoutError
 from sinacrawl.exceptions import DropArticle, DuplicateArticle, StorageFailed
 from sinacrawl.guards import OtherPage
 from sinacrawl.middlewares import OffsiteRedirect, RedirectLoop, TooManyRedirects
+from sinacrawl.state import CompactMap
 from sinacrawl.urlpolicy import RefusedUrl
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ article_relisted = object()
 """Signal: ``doc_id`` listed again (another channel, another page) after its first listing."""
 article_store_failed = object()
 """Signal: ``doc_id`` whose item a store refused after it left the pipelines, ``reason``."""
+article_counted = object()
+"""Signal: ``doc_id`` got its outcome ``key`` (``stored``, ``failed/timeout``…), sent once per
+doc_id and again when a correction replaces it (for the history's day bookkeeping)."""
 
 # Failure types → reason tokens, most specific first.
 FAILURE_REASONS: tuple[tuple[type[BaseException], str], ...] = (
@@ -168,7 +172,7 @@ class ArticleAccounting:
         self.crawler = crawler
         self.stats = crawler.stats
         self.pending: dict[str, str] = {}  # doc_id -> URL
-        self.finished: dict[str, str] = {}  # doc_id -> the stat it was counted under
+        self.finished = CompactMap()  # doc_id -> the stat it was counted under
         # Counted as duplicate because the seen-filter refused its request: see the docstring.
         self.refused: set[str] = set()
         self._just_scheduled: tuple[Request, str] | None = None
@@ -211,6 +215,7 @@ class ArticleAccounting:
         key = self._key(outcome, reason)
         self.finished[doc_id] = key
         self._inc(key)
+        self.crawler.signals.send_catch_log(signal=article_counted, doc_id=doc_id, key=key)
 
     def _recount(self, doc_id: str, outcome: str, reason: str | None) -> None:
         """Replace the outcome a doc_id was counted under (scheduled stays as it is)."""

@@ -42,8 +42,6 @@ def progress_line(stats: dict[str, Any], elapsed: float) -> str:
     """
     pages = int(stats.get("response_received_count", 0))
     rate = pages / elapsed if elapsed > 0 else 0.0
-    minutes, seconds = divmod(int(elapsed), 60)
-    hours, minutes = divmod(minutes, 60)
     return (
         f"pages {pages} ({rate:.1f}/s) | "
         f"stored {int(stats.get('sinacrawl/articles/stored', 0))}, "
@@ -52,8 +50,33 @@ def progress_line(stats: dict[str, Any], elapsed: float) -> str:
         f"duplicate {int(stats.get('sinacrawl/articles/duplicate', 0))}, "
         f"skipped {int(stats.get('sinacrawl/articles/skipped_known', 0))} | "
         f"errors {int(stats.get('log_count/ERROR', 0))} | "
-        f"{hours}:{minutes:02d}:{seconds:02d}"
+        f"{_clock(elapsed)}{history_part(stats, elapsed)}"
     )
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def history_part(stats: dict[str, Any], elapsed: float) -> str:
+    """Days of a backfill done out of all, and when the rest should be done.
+
+    >>> history_part({"sinacrawl/history/days_total": 60, "sinacrawl/history/days_done": 15,
+    ...               "sinacrawl/history/days_incomplete": 1}, 300.0)
+    ' | days 15/60 (1 incomplete), ETA 0:15:00'
+    >>> history_part({}, 10.0)
+    ''
+    """
+    total = int(stats.get("sinacrawl/history/days_total", 0))
+    if not total:
+        return ""
+    done = int(stats.get("sinacrawl/history/days_done", 0))
+    incomplete = int(stats.get("sinacrawl/history/days_incomplete", 0))
+    eta = _clock(elapsed / done * (total - done)) if done else "?"
+    failed = f" ({incomplete} incomplete)" if incomplete else ""
+    return f" | days {done}/{total}{failed}, ETA {eta}"
 
 
 class _ClearLineFilter(logging.Filter):

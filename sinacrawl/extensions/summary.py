@@ -22,9 +22,12 @@ code  name                meaning
 6     coverage            too many items lack date, source or body (watchdog)
 7     lock_held           another run holds the lock; this one did nothing
 8     interrupted         stopped early: Ctrl-C/SIGTERM, memory limit, or cancelled
+9     gap                 a channel's archive has a gap this run could not close (days
+                          older than SINACRAWL_CATCHUP_DAYS, failed days or listings); the
+                          log and the summary's ``gaps`` give the command that fills it
 ====  ==================  ==================================================================
 
-When several apply, the lowest-numbered failure of 4, 3, 5, 6, 8 (in that order of severity)
+When several apply, the first failure of 4, 3, 5, 6, 8, 9 (in that order of severity)
 is the exit status; the summary lists every reason.
 """
 
@@ -43,6 +46,7 @@ from sinacrawl.archive import atomic_write, sweep_folder
 from sinacrawl.extensions.accounting import article_store_failed, shares_queue
 from sinacrawl.extensions.watchdog import CoverageWatchdog
 from sinacrawl.parsing.dates import parse_stored
+from sinacrawl.state import CompactMap
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -72,6 +76,7 @@ class ExitCode(IntEnum):
     COVERAGE = 6
     LOCK_HELD = 7
     INTERRUPTED = 8
+    GAP = 9
 
 
 SEVERITY = (
@@ -80,6 +85,7 @@ SEVERITY = (
     ExitCode.NOTHING_STORED,
     ExitCode.COVERAGE,
     ExitCode.INTERRUPTED,
+    ExitCode.GAP,
 )
 
 
@@ -182,6 +188,7 @@ def decide(
     coverage: Sequence[str] = (),
     benign_drops: tuple[str, ...] = DEFAULT_BENIGN_DROPS,
     shared_queue: bool = False,
+    gaps: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[ExitCode, list[str]]:
     """The exit status of a finished run and every reason for it (empty when all is well).
 
@@ -204,6 +211,10 @@ def decide(
         ExitCode.COVERAGE: "field coverage too low: " + "; ".join(coverage) if coverage else None,
         ExitCode.INTERRUPTED: f"run stopped early ({close_reason})"
         if close_reason in INTERRUPTED_REASONS
+        else None,
+        ExitCode.GAP: f"{len(gaps)} gap(s) not closed: "
+        + "; ".join(f"{g['channel']} {g['from']} to {g['to']}" for g in gaps)
+        if gaps
         else None,
     }
     reasons = [reason for code in SEVERITY if (reason := found[code])]
@@ -233,7 +244,7 @@ class RunSummary:
         self.benign_drops = benign_drops
         self.channels: dict[str, dict[str, Any]] = {}
         # A store that writes in batches may refuse an item after it was counted here.
-        self._stored_in: dict[str, str] = {}  # doc_id -> channel
+        self._stored_in = CompactMap()  # doc_id -> channel
         self._refused_early: set[str] = set()  # refused before its item_scraped came
         self.result: dict[str, Any] | None = None
         self.shared_queue = shares_queue(crawler.settings)
@@ -306,11 +317,21 @@ class RunSummary:
         values = stats.get_stats()
         watchdog = self.crawler.get_extension(CoverageWatchdog)
         coverage = watchdog.problems() if watchdog else []
+        history = spider.history_report(reason) if hasattr(spider, "history_report") else {}
+        for name, days in history.get("channels", {}).items():
+            if days["days_total"] or days["days_incomplete"]:
+                self.channels.setdefault(name, {"stored": 0, "newest_published_at": None})
+                self.channels[name].update(days)
         if self._never_opened():
             code, reasons = ExitCode.ERROR, ["the crawl could not start (see the error above)"]
         else:
             code, reasons = decide(
-                values, reason, coverage, self.benign_drops, shared_queue=self.shared_queue
+                values,
+                reason,
+                coverage,
+                self.benign_drops,
+                shared_queue=self.shared_queue,
+                gaps=history.get("gaps", ()),
             )
         stats.set_value(EXIT_STAT, int(code))
         finished = datetime.now(timezone.utc)
@@ -329,6 +350,7 @@ class RunSummary:
             else None,
             "articles": article_counts(values),
             "channels": dict(sorted(self.channels.items())),
+            "gaps": list(history.get("gaps", ())),
             "coverage": watchdog.report() if watchdog else None,
             "pages": {
                 "requests": values.get("downloader/request_count", 0),

@@ -18,10 +18,10 @@ first channel's categories.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import scrapy
@@ -31,9 +31,32 @@ from scrapy.exceptions import DontCloseSpider, UsageError
 from sinacrawl.channels import Channel, HtmlSource, RollSource, Source, UnknownChannel, get_channels
 from sinacrawl.config import problems
 from sinacrawl.exceptions import DropArticle
-from sinacrawl.extensions.accounting import failure_reason, report, report_relisted
+from sinacrawl.extensions.accounting import (
+    article_counted,
+    failure_reason,
+    report,
+    report_relisted,
+)
 from sinacrawl.extractors import ExtractionPool
 from sinacrawl.guards import listing_limit, note_listing_problems
+from sinacrawl.history import (
+    DAY_SECONDS,
+    STATE_FILE,
+    Bucket,
+    BucketKey,
+    DayTracker,
+    Gap,
+    HistoryState,
+    backfill_command,
+    day_start,
+    day_url,
+    days_between,
+    describe,
+    merge,
+    outside_day,
+    state_dir,
+    subtract,
+)
 from sinacrawl.loaders import template_of
 from sinacrawl.parsing.dates import BEIJING, parse_stored
 from sinacrawl.parsing.listing import (
@@ -45,6 +68,7 @@ from sinacrawl.parsing.listing import (
     parse_roll_api,
 )
 from sinacrawl.parsing.urls import doc_id_from_url
+from sinacrawl.state import CompactIdSet, KnownArticles
 from sinacrawl.yesno import yes_no
 
 if TYPE_CHECKING:
@@ -57,6 +81,7 @@ logger = logging.getLogger(__name__)
 SINA_DOMAINS = ["sina.com.cn", "sina.cn"]
 LISTING_PRIORITY = 10  # listings first: they decide what else is fetched
 LISTINGS = "sinacrawl/listings/"
+HISTORY = "sinacrawl/history/"
 TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
 
 
@@ -261,6 +286,50 @@ class Stream:
     channel: Channel
     source: Source
 
+    @property
+    def key(self) -> str:
+        """How the history state names this source: ``china/155-1686``."""
+        if isinstance(self.source, RollSource):
+            return f"{self.channel.name}/{self.source.pageid}-{self.source.lid}"
+        return f"{self.channel.name}/html"
+
+
+@dataclass
+class StreamRun:
+    """How far one stream got in this run: the listing walk, then day windows or a
+    deeper walk for the part of the range the walk did not reach."""
+
+    phase: str = "walk"
+    """walk (the newest pages), days (day windows), deeper (walking on), done."""
+    newest: int | None = None
+    """Newest listing time on the first page (Unix seconds)."""
+    reach: int | None = None
+    """Oldest listing time the walk reached."""
+    last_page: int = 0
+    next_url: str | None = None
+    low: int = 0
+    """The history part, ``[low, high)``: what the walk did not reach."""
+    high: int = 0
+    days: deque[date] = field(default_factory=deque)
+    held: Any = None
+    """The walk's next page, held back until the stream's queue has drained."""
+    deeper_page: int | None = None
+    """The next page of a walk past ``max_pages``, sent once the queue has drained."""
+    awaiting: bool = False
+    """A listing request of this stream is out."""
+    windows: bool | None = None
+    """Whether the source honours day windows; None until its first day page."""
+    listing_failed: bool = False
+    walk_ended: str = ""
+    gaps: list[Gap] = field(default_factory=list)
+    unread: Gap | None = None
+    """The range a failed walk left unread (found again by the next run)."""
+    covered: list[Gap] = field(default_factory=list)
+    """What this run read completely (complete days, a deeper walk that reached ``low``)."""
+    days_total: int = 0
+    days_complete: int = 0
+    days_incomplete: list[str] = field(default_factory=list)
+
 
 class FinanceSpider(ArticleSpiderBase):
     """Crawl the listings of the named channels and every new article they announce."""
@@ -297,15 +366,41 @@ class FinanceSpider(ArticleSpiderBase):
         self._started: set[int] = set()
         self._answered: set[int] = set()
         self._idle_starts: dict[int, int] = {}
-        self._listed: set[str] = set()  # doc_ids requested in this run
+        # doc_ids requested in this run, at 8 bytes each: a year's backfill is 70,000 of them
+        self._listed = CompactIdSet()
         self._lid_check = LidCheck()
         # per channel: listing pages read, entries seen, article requests made
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
+        # A since= run reaches back through day windows; a cron run closes gaps with them.
+        self.backfill = self.window.since is not None
+        self._runs: list[StreamRun] = []
+        self.tracker = DayTracker(self._bucket_done)
+        self.history = HistoryState(None)
+        self.catchup_days = 7
+        self.history_max_pages = 200
+        self.low_water = 32
+        self._warned_windows: set[int] = set()
+        self._report: dict[str, Any] | None = None
+
+    @property
+    def runs(self) -> list[StreamRun]:
+        """Each stream's progress in this run (a subclass may set its own ``streams``)."""
+        while len(self._runs) < len(self.streams):
+            self._runs.append(StreamRun())
+        return self._runs
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FinanceSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider.article_counted, signal=article_counted)
+        settings = crawler.settings
+        spider.history = HistoryState.load(state_dir(settings) / STATE_FILE)
+        spider.catchup_days = max(0, settings.getint("SINACRAWL_CATCHUP_DAYS", 7))
+        spider.history_max_pages = max(1, settings.getint("SINACRAWL_HISTORY_MAX_PAGES", 200))
+        # A stream's next listing page or day goes out once this few of its articles are
+        # left, so the queue holds a few pages or about one day, never the whole range.
+        spider.low_water = max(2 * spider.num, 2 * settings.getint("CONCURRENT_REQUESTS", 16))
         return spider  # type: ignore[return-value]
 
     @classmethod
@@ -319,10 +414,11 @@ class FinanceSpider(ArticleSpiderBase):
 
     async def start(self) -> AsyncIterator[Any]:
         self.logger.info(
-            "Channels %s, window %s, up to %d listing pages each",
+            "Channels %s, window %s, up to %d listing pages each%s",
             ", ".join(c.name for c in self.channels),
             self.window,
             self.max_pages,
+            ", older days through day windows" if self.backfill else "",
         )
         request = self._start_stream(0)
         if request is not None:
@@ -330,7 +426,7 @@ class FinanceSpider(ArticleSpiderBase):
 
     # --- listings ---
 
-    def listing_request(self, stream: Stream, page: int, url: str | None = None):
+    def listing_request(self, stream: Stream, page: int, url: str | None = None, **meta: Any):
         if url is None:
             source = stream.source
             url = source.page_url(page, self.num) if isinstance(source, RollSource) else source.url
@@ -340,7 +436,12 @@ class FinanceSpider(ArticleSpiderBase):
             errback=self.listing_failed,
             priority=LISTING_PRIORITY,
             dont_filter=True,  # listings are re-read on every run
-            meta={"listing_page": page, "channel": stream.channel.name, "stream": stream.index},
+            meta={
+                "listing_page": page,
+                "channel": stream.channel.name,
+                "stream": stream.index,
+                **meta,
+            },
         )
 
     def _start_stream(self, index: int):
@@ -348,17 +449,22 @@ class FinanceSpider(ArticleSpiderBase):
         if index >= len(self.streams):
             return None
         self._started.add(index)
+        self.runs[index].awaiting = True
         return self.listing_request(self.streams[index], 1)
 
     def _end_stream(self, index: int) -> Iterator[Any]:
         """A stream is done: start the next one unless it has started already."""
+        self.runs[index].phase = "done"
         if index + 1 < len(self.streams) and index + 1 not in self._started:
             yield self._start_stream(index + 1)
 
     def parse_listing(self, response: Response) -> Iterator[Any]:
         stream = self.streams[response.meta["stream"]]
-        page_no = int(response.meta["listing_page"])
+        run = self.runs[stream.index]
+        deeper = "deeper_page" in response.meta
+        page_no = int(response.meta["deeper_page" if deeper else "listing_page"])
         self._answered.add(stream.index)
+        run.awaiting = False
         try:
             page = self._parse_page(stream.source, response, page_no)
             if isinstance(stream.source, RollSource):
@@ -372,7 +478,7 @@ class FinanceSpider(ArticleSpiderBase):
                 page_no,
                 exc,
             )
-            yield from self._end_stream(stream.index)
+            yield from self._listing_lost(stream.index)
             return
         note_listing_problems(self.crawler, page, response.url)
         stats = self.crawler.stats
@@ -382,26 +488,65 @@ class FinanceSpider(ArticleSpiderBase):
         tally.update(pages=1, entries=len(page.entries))
         if page.skipped:
             stats.inc_value(LISTINGS + "entries_skipped", page.skipped)
+        self._note_reach(run, page, page_no, deeper)
+        waiting = self.tracker.pending[stream.index]  # articles of earlier pages still out
         older = 0
+        bucket = (stream.index, "deeper" if deeper else "walk")
         for entry in page.entries:
             position = self.window.position(entry.ctime)
+            if deeper and entry.ctime is not None and entry.ctime.timestamp() < run.low:
+                position = -1
             if position < 0:
                 older += 1
             if position != 0:
                 stats.inc_value(LISTINGS + "out_of_window")
                 continue
-            if not entry.doc_id:
-                stats.inc_value(LISTINGS + "entries_skipped")
-                continue
-            request = self._request_once(entry, stream.channel)
-            tally["requested" if request is not None else "relisted"] += 1
+            request = self._entry_request(entry, stream, bucket)
             if request is not None:
                 yield request
+        if deeper:
+            yield from self._deeper_next(stream, page, page_no, older)
+            return
         next_request = self._next_page(stream, page, page_no, older)
         if next_request is not None:
-            yield next_request
+            run.awaiting = True
+            if waiting > self.low_water:
+                # Listings go first (priority): sent now, every page's entries would be
+                # queued before the first article is fetched.
+                run.held = next_request
+            else:
+                yield next_request
         else:
-            yield from self._end_stream(stream.index)
+            yield from self._after_walk(stream.index, run.walk_ended)
+
+    def _entry_request(self, entry: ListingEntry, stream: Stream, bucket: BucketKey):
+        """The article request for a listing entry (None: no doc_id, or listed before),
+        tracked in ``bucket`` unless the incremental middleware will skip it as stored."""
+        if not entry.doc_id:
+            self.crawler.stats.inc_value(LISTINGS + "entries_skipped")
+            return None
+        tally = self.tally[stream.channel.name]
+        request = self._request_once(entry, stream.channel)
+        tally["requested" if request is not None else "relisted"] += 1
+        if request is not None and not self._known(entry):
+            self.tracker.add(bucket, entry.doc_id)
+        return request
+
+    def _known(self, entry: ListingEntry) -> bool:
+        """What the incremental middleware will decide: stored and unchanged."""
+        if self.refresh or not entry.doc_id:
+            return False
+        return KnownArticles.from_crawler(self.crawler).is_current(entry.doc_id, entry.mtime)
+
+    def _note_reach(self, run: StreamRun, page: ListingPage, page_no: int, deeper: bool) -> None:
+        times = [int(e.ctime.timestamp()) for e in page.entries if e.ctime is not None]
+        run.last_page = page_no
+        run.next_url = page.next_url
+        if not times:
+            return
+        if page_no == 1 and not deeper:
+            run.newest = max(times)
+        run.reach = min(times) if run.reach is None else min(run.reach, *times)
 
     def _parse_page(self, source: Source, response: Response, page_no: int) -> ListingPage:
         limit = listing_limit(self.crawler.settings)
@@ -414,22 +559,30 @@ class FinanceSpider(ArticleSpiderBase):
         """The article request, or None (reported as a duplicate) for a doc_id listed before
         in this run: the first listing, in channel order, decides its categories."""
         key = entry.doc_id or entry.url
-        if key in self._listed:
+        if not self._listed.add(key):
             report_relisted(self.crawler, key)
             return None
-        self._listed.add(key)
         return self.article_request(entry, channel.name, channel.categories)
 
     def _next_page(self, stream: Stream, page: ListingPage, page_no: int, older: int):
+        run = self.runs[stream.index]
         if older:  # newest first: the rest of this listing is older than the window
+            run.walk_ended = "older"
             return None
+        run.walk_ended = "end"
         if not page.has_more:
             return None
+        until = self.window.until
+        if self.backfill and until is not None and run.reach and run.reach >= until.timestamp():
+            run.walk_ended = "ahead"  # the whole range is older: day windows go straight there
+            return None
         if page_no >= self.max_pages:
+            run.walk_ended = "max_pages"
             self.logger.info(
-                "Channel %s: stopped after max_pages=%d; the listing goes on",
+                "Channel %s: stopped after max_pages=%d; the listing goes on%s",
                 stream.channel.name,
                 self.max_pages,
+                "" if self.backfill else " (gaps are closed through day windows)",
             )
             self.crawler.stats.inc_value(LISTINGS + "max_pages_reached")
             return None
@@ -443,16 +596,316 @@ class FinanceSpider(ArticleSpiderBase):
         request = failure.request  # type: ignore[attr-defined]
         index = request.meta["stream"]
         self._answered.add(index)
+        self.runs[index].awaiting = False
         reason = failure_reason(failure.value)
         self.crawler.stats.inc_value(f"{LISTINGS}failed/{reason}")
+        day = request.meta.get("day")
         self.logger.error(
-            "Listing %s (channel %s) failed (%s): %s",
+            "Listing %s (channel %s%s) failed (%s): %s",
             request.url,
             request.meta.get("channel"),
+            f", day window {day}" if day else "",
             reason,
             failure.value,
         )
+        if day:
+            yield from self._day_lost(index, date.fromisoformat(day))
+        else:
+            yield from self._listing_lost(index)
+
+    def _listing_lost(self, index: int) -> Iterator[Any]:
+        """A listing page could not be read: what it would have led to is a gap."""
+        run = self.runs[index]
+        run.listing_failed = True
+        if run.phase == "walk":
+            run.walk_ended = "failed"
+            yield from self._after_walk(index, "failed")
+        else:  # a deeper page: the rest of the range stays unread
+            run.gaps.append((run.low, run.reach or run.high))
+            yield from self._advance(index)
+
+    # --- history: the part of the range the walk did not reach ---
+
+    def _history_range(self, index: int, why: str) -> Gap | None:
+        """``[low, high)`` still to read after the walk, or None."""
+        run = self.runs[index]
+        if why == "older":
+            return None
+        if self.backfill:
+            assert self.window.since is not None
+            high = int(self.window.until.timestamp()) if self.window.until else None
+            if run.reach is not None:
+                high = run.reach if high is None else min(high, run.reach)
+            if high is None:  # the first page said nothing: the whole range
+                high = int(datetime.now(timezone.utc).timestamp())
+            return int(self.window.since.timestamp()), high
+        last = self.history.newest_clean(self.streams[index].key)
+        if last is None or why == "known":
+            return None
+        high = run.reach if run.reach is not None else int(datetime.now(timezone.utc).timestamp())
+        return (last, high) if high > last else None
+
+    def _after_walk(self, index: int, why: str) -> Iterator[Any]:
+        """The walk is over: read what it did not reach (day windows, or deeper pages), else
+        end the stream."""
+        stream, run = self.streams[index], self.runs[index]
+        if run.phase != "walk":
+            return
+        self.tracker.pages_done((index, "walk"))
+        span = self._history_range(index, why)
+        if span is None or span[0] >= span[1]:
+            yield from self._end_stream(index)
+            return
+        run.low, run.high = span
+        if why == "failed":
+            # The listing is unreliable right now. Reported, not stored: the mark of the
+            # last clean run stays where it was, and the next run finds the same gap again.
+            run.unread = span
+            yield from self._end_stream(index)
+            return
+        if not self.backfill:
+            self.logger.info(
+                "Channel %s: the listing does not reach back to where the last clean run "
+                "stopped (%s): closing the gap",
+                stream.channel.name,
+                describe(span)["from"],
+            )
+        if not isinstance(stream.source, RollSource):
+            yield from self._go_deeper(
+                index, "it has no day windows (an HTML listing)", level=logging.INFO
+            )
+            return
+        days = days_between(run.low, run.high)
+        if not self.backfill and len(days) > self.catchup_days:
+            kept = days[: self.catchup_days]
+            oldest = day_start(kept[-1]) if kept else run.high
+            run.gaps.append((run.low, oldest))
+            days = kept
+        complete = self.history.complete_days(stream.key)
+        for day in days:
+            if day.isoformat() in complete:
+                run.covered.append((day_start(day), day_start(day) + DAY_SECONDS))
+        run.days = deque(d for d in days if d.isoformat() not in complete)
+        run.days_total = len(run.days)
+        run.phase = "days"
+        self.crawler.stats.inc_value(HISTORY + "days_total", run.days_total)
+        if len(days) > run.days_total:
+            self.logger.info(
+                "Channel %s: %d of %d days complete from earlier runs, not read again",
+                stream.channel.name,
+                len(days) - run.days_total,
+                len(days),
+            )
+        yield from self._advance(index)
+
+    def _advance(self, index: int) -> Iterator[Any]:
+        """The stream's next listing request (a held walk page, a day window, a deeper
+        page) once its queue has drained enough; the next stream's start once it has
+        nothing left to list."""
+        run = self.runs[index]
+        if self.tracker.pending[index] > self.low_water:
+            return
+        if run.held is not None:
+            request, run.held = run.held, None
+            yield request
+            return
+        if run.phase not in ("days", "deeper") or run.awaiting:
+            return
+        if run.phase == "days" and run.days:
+            day = run.days.popleft()
+            run.awaiting = True
+            yield self.day_request(self.streams[index], day, 1)
+            return
+        if run.phase == "deeper" and run.deeper_page is not None:
+            page, run.deeper_page = run.deeper_page, None
+            run.awaiting = True
+            yield self.deeper_request(self.streams[index], page)
+            return
+        if run.phase == "deeper":
+            self.tracker.pages_done((index, "deeper"))
         yield from self._end_stream(index)
+
+    def day_request(self, stream: Stream, day: date, page: int):
+        assert isinstance(stream.source, RollSource)
+        return scrapy.Request(
+            day_url(stream.source, day, page, self.num),
+            callback=self.parse_day,
+            errback=self.listing_failed,
+            priority=LISTING_PRIORITY,
+            dont_filter=True,
+            meta={
+                "channel": stream.channel.name,
+                "stream": stream.index,
+                "day": day.isoformat(),
+                "day_page": page,
+            },
+        )
+
+    def parse_day(self, response: Response) -> Iterator[Any]:
+        stream = self.streams[response.meta["stream"]]
+        run = self.runs[stream.index]
+        day = date.fromisoformat(response.meta["day"])
+        page_no = int(response.meta["day_page"])
+        stats = self.crawler.stats
+        try:
+            page = self._parse_page(stream.source, response, page_no)
+        except ListingError as exc:
+            stats.inc_value(LISTINGS + "failed/malformed")
+            self.logger.error(
+                "Malformed day window %s (channel %s, %s page %d): %s",
+                response.url,
+                stream.channel.name,
+                day,
+                page_no,
+                exc,
+            )
+            yield from self._day_lost(stream.index, day)
+            return
+        note_listing_problems(self.crawler, page, response.url)
+        stats.inc_value(LISTINGS + "pages")
+        stats.inc_value(HISTORY + "day_pages")
+        self.tally[stream.channel.name].update(pages=1, entries=len(page.entries))
+        outside, dated = outside_day((e.ctime for e in page.entries), day)
+        if run.windows is None and dated:
+            run.windows = outside * 2 <= dated
+            if not run.windows:
+                yield from self._windows_ignored(stream, day, page)
+                return
+        bucket = (stream.index, day.isoformat())
+        start = day_start(day)
+        for entry in page.entries:
+            when = entry.ctime.timestamp() if entry.ctime is not None else None
+            if when is not None and not start <= when < start + DAY_SECONDS:
+                stats.inc_value(HISTORY + "entries_outside_day")
+                continue
+            if self.window.position(entry.ctime) != 0:
+                stats.inc_value(LISTINGS + "out_of_window")
+                continue
+            request = self._entry_request(entry, stream, bucket)
+            if request is not None:
+                yield request
+        if page.has_more and page_no < self.history_max_pages:
+            yield self.day_request(stream, day, page_no + 1)
+            return
+        run.awaiting = False
+        self.tracker.pages_done(bucket)
+        yield from self._advance(stream.index)
+
+    def _day_lost(self, index: int, day: date) -> Iterator[Any]:
+        """A page of a day window could not be read: the day stays incomplete."""
+        run = self.runs[index]
+        run.awaiting = False
+        bucket = self.tracker.bucket((index, day.isoformat()))
+        bucket.failed += 1
+        self.tracker.pages_done((index, day.isoformat()))
+        yield from self._advance(index)
+
+    def _windows_ignored(self, stream: Stream, day: date, page: ListingPage) -> Iterator[Any]:
+        """The source answered a day window with other days: walk its listing instead."""
+        times = sorted(e.ctime for e in page.entries if e.ctime is not None)
+        self.crawler.stats.inc_value(HISTORY + "windows_ignored")
+        run = self.runs[stream.index]
+        run.awaiting = False
+        run.days.clear()
+        run.days_total = 0
+        yield from self._go_deeper(
+            stream.index,
+            f"it ignores day windows (asked for {day}, got entries from "
+            f"{times[0]:%Y-%m-%d %H:%M} to {times[-1]:%Y-%m-%d %H:%M})",
+        )
+
+    def _go_deeper(self, index: int, why: str, level: int = logging.WARNING) -> Iterator[Any]:
+        """Walk on, newest first, from the walk's last page back to ``low`` (page cap
+        ``SINACRAWL_HISTORY_MAX_PAGES``)."""
+        stream, run = self.streams[index], self.runs[index]
+        if index not in self._warned_windows:
+            self._warned_windows.add(index)
+            self.logger.log(
+                level,
+                "Channel %s (%s): %s; walking its listing newest first back to %s instead "
+                "(up to %d pages)",
+                stream.channel.name,
+                stream.source.describe(),
+                why,
+                describe((run.low, run.high))["from"],
+                self.history_max_pages,
+            )
+        run.phase = "deeper"
+        yield from self._deeper_next(stream, None, run.last_page, 0)
+
+    def _deeper_next(
+        self, stream: Stream, page: ListingPage | None, page_no: int, older: int
+    ) -> Iterator[Any]:
+        """After deeper page ``page_no`` (0: none yet): note the next one, which ``_advance``
+        sends once the stream's queue has drained, or what is left unread."""
+        run = self.runs[stream.index]
+        run.deeper_page = None
+        if older or (page is not None and not page.has_more):
+            if older or page.entries:  # reached low, or the listing's true end
+                run.covered.append((run.low, run.high))
+            else:  # an empty page before ``low``: the listing stops short of it
+                run.gaps.append((run.low, run.reach or run.high))
+        elif page_no >= self.history_max_pages:
+            self.logger.error(
+                "Channel %s: SINACRAWL_HISTORY_MAX_PAGES=%d pages read without reaching %s",
+                stream.channel.name,
+                self.history_max_pages,
+                describe((run.low, run.high))["from"],
+            )
+            run.gaps.append((run.low, run.reach or run.high))
+        elif isinstance(stream.source, HtmlSource) and page_no and not run.next_url:
+            run.gaps.append((run.low, run.reach or run.high))
+        else:
+            run.deeper_page = page_no + 1
+        yield from self._advance(stream.index)
+
+    def deeper_request(self, stream: Stream, page: int):
+        """Page ``page`` of a walk past ``max_pages`` (not a "next page" that the
+        incremental middleware may cut short: the part before was another run's)."""
+        url = self.runs[stream.index].next_url if isinstance(stream.source, HtmlSource) else None
+        request = self.listing_request(stream, page, url if page > 1 else None)
+        request.meta["deeper_page"] = request.meta.pop("listing_page")
+        return request
+
+    # --- bookkeeping ---
+
+    def article_counted(self, doc_id: str, key: str) -> None:
+        """An article ended: its day may be complete, and its stream may list more."""
+        if self._report is not None:  # closing: the books are closed, nothing more to send
+            return
+        index = self.tracker.resolve(doc_id, key)
+        if index is None or self.crawler.engine is None:
+            return
+        for request in self._advance(index):
+            self.crawler.engine.crawl(request)
+
+    def _bucket_done(self, key: BucketKey, bucket: Bucket) -> None:
+        index, name = key
+        stream, run = self.streams[index], self.runs[index]
+        walked = not (bucket.failed or run.listing_failed or run.reach is None)
+        if name == "walk" and walked and run.newest is not None:
+            run.covered.append((run.reach, run.newest + 1))  # every page read and done
+        if name in ("walk", "deeper"):
+            return
+        day = date.fromisoformat(name)
+        start = day_start(day)
+        stats = self.crawler.stats
+        stats.inc_value(HISTORY + "days_done")
+        if bucket.failed:
+            run.days_incomplete.append(name)
+            run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
+            stats.inc_value(HISTORY + "days_incomplete")
+            return
+        # Complete only when it lies wholly in the range, and is over (later entries exist).
+        whole = self.window.position(datetime.fromtimestamp(start, BEIJING)) == 0 and (
+            self.window.until is None or start + DAY_SECONDS <= self.window.until.timestamp()
+        )
+        over = run.newest is not None and start + DAY_SECONDS <= run.newest
+        run.covered.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
+        if whole and over:
+            run.days_complete += 1
+            stats.inc_value(HISTORY + "days_complete")
+            self.history.mark_complete(stream.key, day)
 
     def closed(self, reason: str) -> None:
         for name, tally in self.tally.items():
@@ -465,10 +918,78 @@ class FinanceSpider(ArticleSpiderBase):
                 tally["requested"] + tally["relisted"],
                 tally["relisted"],
             )
+        self.history_report(reason)
+
+    def history_report(self, reason: str = "finished") -> dict[str, Any]:
+        """Per channel: days complete / incomplete, and every gap still open (with the
+        command that fills it); records what this run covered. Computed once, at close."""
+        if self._report is not None:
+            return self._report
+        channels: dict[str, dict[str, Any]] = {}
+        gaps: list[dict[str, Any]] = []
+        for stream, run in zip(self.streams, self.runs, strict=True):
+            found = self._close_stream(stream, run, reason)
+            entry = channels.setdefault(
+                stream.channel.name, {"days_complete": 0, "days_incomplete": 0, "days_total": 0}
+            )
+            entry["days_complete"] += run.days_complete
+            entry["days_incomplete"] += len(run.days_incomplete) + len(run.days)
+            entry["days_total"] += run.days_total
+            for gap in found:
+                command = backfill_command(stream.channel.name, gap)
+                gaps.append({"channel": stream.channel.name, **describe(gap), "command": command})
+                self.logger.error(
+                    "Gap in channel %s from %s to %s: fill it with: %s",
+                    stream.channel.name,
+                    describe(gap)["from"],
+                    describe(gap)["to"],
+                    command,
+                )
+        self.history.save()
+        self._report = {"channels": channels, "gaps": gaps}
+        return self._report
+
+    def _close_stream(self, stream: Stream, run: StreamRun, reason: str) -> list[Gap]:
+        """The stream's open gaps after this run (stored for the next runs)."""
+        for name in self.tracker.unfinished(stream.index):
+            if name not in ("walk", "deeper"):
+                run.days_incomplete.append(name)
+                start = day_start(date.fromisoformat(name))
+                run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
+        for day in run.days:  # never listed: the run ended first
+            start = day_start(day)
+            run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
+        if run.phase in ("walk", "deeper") and run.low < run.high and reason != "finished":
+            run.gaps.append((run.low, run.reach or run.high))
+        known = self.history.gaps(stream.key)
+        open_gaps = merge([*known, *run.gaps])
+        for low, high in merge(run.covered):
+            open_gaps = subtract(open_gaps, low, high)
+        self.history.set_gaps(stream.key, open_gaps)
+        if run.unread is not None:
+            open_gaps = merge([*open_gaps, run.unread])
+        walk_clean = (
+            run.newest is not None
+            and not run.listing_failed
+            and not self.tracker.failed[stream.index]
+            and reason == "finished"
+        )
+        last = self.history.newest_clean(stream.key)
+        # A cron run closed or recorded every gap behind its walk; a backfill may have
+        # jumped over the newest part, so it moves the mark only when its walk reached it.
+        moves = not self.backfill or (
+            last is not None and run.reach is not None and run.reach <= last
+        )
+        if walk_clean and moves and run.newest is not None and (last is None or run.newest > last):
+            self.history.set_newest_clean(stream.key, run.newest)
+        return open_gaps
 
     def spider_idle(self) -> None:
         """Start a channel whose first listing never went out (e.g. a middleware dropped the
-        request that would have started it)."""
+        request that would have started it); go on with streams whose next page the
+        incremental middleware dropped (every article on the page was stored already), and
+        with history listings held back while the queue drained."""
+        requests: list[Any] = []
         for stream in self.streams:
             if stream.index in self._answered:
                 continue
@@ -478,5 +999,19 @@ class FinanceSpider(ArticleSpiderBase):
             self._idle_starts[stream.index] = attempts + 1
             request = self._start_stream(stream.index)
             if request is not None:
+                requests.append(request)
+                break
+        for stream, run in zip(self.streams, self.runs, strict=True):
+            if stream.index not in self._answered or run.phase == "done":
+                continue
+            if run.phase == "walk" and run.awaiting and run.held is None:
+                run.awaiting = False
+                requests += self._after_walk(stream.index, "known")
+            for doc_id in [d for d, key in self.tracker.owner.items() if key[0] == stream.index]:
+                # Nothing is in flight when the spider is idle: these will never end.
+                self.tracker.resolve(doc_id, "failed/unfinished")
+            requests += self._advance(stream.index)
+        if requests:
+            for request in requests:
                 self.crawler.engine.crawl(request)
-                raise DontCloseSpider
+            raise DontCloseSpider

@@ -361,6 +361,8 @@ def fixtures_dir(setting: Any) -> Path | None:
 
 def build_catalog(config: dict[str, Any] | None = None) -> Catalog:
     """Every channel and article the config describes, deterministic for a given config."""
+    from sinacrawl.testing.daywindows import article_times  # it imports this module
+
     cfg = merged_config(config)
     rng = random.Random(cfg["seed"])
     newest = datetime.fromisoformat(cfg["newest"]).astimezone(BEIJING)
@@ -373,8 +375,8 @@ def build_catalog(config: dict[str, Any] | None = None) -> Catalog:
         channels[channel.name] = channel
         # Channels interleave: each starts a few minutes after the previous one.
         offset = timedelta(minutes=7 * number)
-        for index in range(int(spec.get("count", 20))):
-            ctime = newest - offset - index * spacing + timedelta(seconds=rng.randrange(60))
+        times = article_times(spec, newest - offset, spacing, rng)
+        for index, ctime in enumerate(times):
             article = _generated_article(
                 rng, cfg, channel.name, number, index, serial, ctime, spec.get("path", "roll")
             )

@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sinacrawl.parsing.urls import is_sina_host
-from sinacrawl.testing import stocknews
+from sinacrawl.testing import daywindows, stocknews
 from sinacrawl.testing.catalog import Catalog, MockArticle, build_catalog
 from sinacrawl.testing.pages import article_page, jsonp, php_json, roll_api, roll_html
 
@@ -244,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
         num = min(max(param("num", 20), 1), int(site.catalog.config.get("max_num", 50)))
         page = max(param("page", 1), 1)
         channel = site.catalog.channel_for(pageid, lid)
-        articles = channel.articles if channel else []
+        articles = daywindows.listed(site.catalog, channel, query) if channel else []
         if channel and self.listing_fault(site, f"{channel.name}:{page}"):
             return
         payload = roll_api(
@@ -274,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
             page = 1
         if self.listing_fault(site, f"{spec['channel']}:{page}"):
             return
-        articles = site.catalog.channels[spec["channel"]].articles
+        articles = daywindows.visible(site.catalog, site.catalog.channels[spec["channel"]].articles)
         body = roll_html(cid, articles, page=page, per_page=int(spec.get("per_page", 20)))
         self.send_body(200, body, "text/html; charset=utf-8")
 

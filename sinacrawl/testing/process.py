@@ -138,6 +138,21 @@ class CrawlResult:
         return sorted(p for p in self.archive.rglob("*.md") if ".sinacrawl" not in p.parts)
 
 
+def crawl_command(
+    spider: str,
+    args: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    *extra: str,
+) -> list[str]:
+    """``python -m scrapy crawl SPIDER [extra…] -a NAME=VALUE… -s NAME=VALUE…``."""
+    command = [sys.executable, "-m", "scrapy", "crawl", spider, *extra]
+    for name, value in (args or {}).items():
+        command += ["-a", f"{name}={value}"]
+    for name, value in (settings or {}).items():
+        command += ["-s", f"{name}={value}"]
+    return command
+
+
 def run_crawl(
     spider: str,
     *,
@@ -169,11 +184,7 @@ def run_crawl(
         "LOG_LEVEL": "INFO",
     }
     base_settings.update(settings or {})
-    command = [sys.executable, "-m", "scrapy", "crawl", spider, "-o", f"{items_path}"]
-    for name, value in (args or {}).items():
-        command += ["-a", f"{name}={value}"]
-    for name, value in base_settings.items():
-        command += ["-s", f"{name}={value}"]
+    command = crawl_command(spider, args, base_settings, "-o", str(items_path))
     started = time.monotonic()
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
