@@ -59,6 +59,9 @@ from scrapy.utils.request import request_from_dict
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.scheduler import Scheduler
 
+# The add-on lives apart so that a run without REDIS_URL never imports scrapy-redis.
+from sinacrawl.addons import SEEN_KEY, DistributedAddon  # noqa: F401
+
 if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
@@ -67,8 +70,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUEUE_KEY = "sinacrawl:%(spider)s:requests"
-SEEN_KEY = "sinacrawl:%(spider)s:seen"
 EMPTY_BACKOFF = 0.05
 """Seconds an empty dequeue is trusted: no Redis call for work in that time."""
 
@@ -84,24 +85,6 @@ if ARGV[2] ~= '' then
 end
 return 1
 """
-
-
-class DistributedAddon:
-    """Turns on the Redis scheduler, seen-set and idle handling when ``REDIS_URL`` is set."""
-
-    def update_settings(self, settings: Settings) -> None:
-        if not settings.get("REDIS_URL"):
-            return
-        for name, value in {
-            "SCHEDULER": "sinacrawl.distributed.SharedScheduler",
-            "DUPEFILTER_CLASS": "sinacrawl.distributed.ExpiringRedisDupeFilter",
-            "SCHEDULER_PERSIST": True,
-            "SCHEDULER_QUEUE_KEY": QUEUE_KEY,
-            "SCHEDULER_DUPEFILTER_KEY": SEEN_KEY,
-            "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
-        }.items():
-            settings.set(name, value, priority="addon")
-        settings.set_in_component_priority_dict("EXTENSIONS", SharedQueueKeepAlive, 550)
 
 
 class SharedScheduler(Scheduler):

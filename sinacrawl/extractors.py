@@ -40,7 +40,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from twisted.internet.defer import Deferred
 
 from sinacrawl.exceptions import DropArticle
 
@@ -306,7 +305,7 @@ class ExtractionPool:
         )
         timeout = settings.getfloat("EXTRACT_TIMEOUT", DEFAULT_TIMEOUT)
         pool = cls(processes, timeout=timeout, stats=crawler.stats)
-        crawler.signals.connect(pool.close, signal=signals.spider_closed)
+        crawler.signals.connect(pool.aclose, signal=signals.spider_closed)
         if processes:
             logger.info("Extracting articles in %d worker process(es)", processes)
         return pool
@@ -380,7 +379,7 @@ class ExtractionPool:
             )
             self._inc("disabled")
             self.processes = 0
-            self.close()
+            self.stop()
         else:
             logger.warning(
                 "Extraction worker %s at %s; page extracted inline, starting a new worker",
@@ -388,18 +387,16 @@ class ExtractionPool:
                 url,
             )
 
-    def close(self) -> Deferred | None:
-        """Stop the workers; for spider_closed, a Deferred that fires once they have exited."""
-        if not self._workers:
-            return None
-        return Deferred.fromFuture(asyncio.ensure_future(self.aclose()))
-
-    async def aclose(self) -> None:
-        """Stop the workers and wait until they have exited."""
+    def stop(self) -> list[_Worker]:
+        """Tell every worker to exit; returns them, to wait for."""
         workers, self._workers = self._workers, []
         for worker in workers:
             worker.stop()
-        await asyncio.gather(*(w.stopped() for w in workers))
+        return workers
+
+    async def aclose(self) -> None:
+        """Stop the workers and wait until they have exited (a spider_closed handler)."""
+        await asyncio.gather(*(w.stopped() for w in self.stop()))
 
 
 def _result(outcome: str, value: Any, records: list[tuple[str, int, str]]) -> Article:

@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from scrapy import signals
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -37,16 +37,13 @@ from scrapy.exceptions import (
     IgnoreRequest,
     ResponseDataLossError,
 )
-from scrapy.http import HtmlResponse
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.http import HtmlResponse, TextResponse
 from scrapy.utils.httpobj import urlparse_cached
-from scrapy.utils.misc import build_from_crawler
 from twisted.internet import error as twisted_errors
-from twisted.internet.task import deferLater
-from twisted.web.client import ResponseFailed, ResponseNeverReceived
 from w3lib.url import safe_url_string
 
 from sinacrawl.parsing.urls import is_sina_host
+from sinacrawl.scrapy_compat import set_url, sleep
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -171,6 +168,7 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self.upstream = parse_upstream(crawler.settings.get("SINACRAWL_UPSTREAM"))
+        self.maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE")
         # One instance per scheme (http, https): say it once per crawl.
         if self.upstream and not getattr(crawler, "_sinacrawl_mirror_logged", False):
             crawler._sinacrawl_mirror_logged = True  # type: ignore[attr-defined]
@@ -198,7 +196,7 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
             return await super().download_request(fetched)
         except DownloadCancelledError as exc:
             # A streamed body over DOWNLOAD_MAXSIZE is cancelled without a word; say why.
-            limit = fetched.meta.get("download_maxsize", self._default_maxsize)
+            limit = fetched.meta.get("download_maxsize", self.maxsize)
             received = self._received.get(fetched, 0)
             if str(exc) or not limit or received <= limit:
                 raise
@@ -219,8 +217,7 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
         if location is None:
             # The same object under the real URL: replace() would copy and re-normalise every
             # header, a noticeable share of the crawl thread's time per page.
-            response._set_url(request.url)
-            return response
+            return set_url(response, request.url)
         headers = response.headers.copy()
         absolute = urljoin(target, safe_url_string(location.decode("latin-1")))
         real = real_url(absolute, self.upstream)
@@ -234,74 +231,65 @@ class UpstreamMirrorHandler(HTTP11DownloadHandler):
 DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
 
 
-# What a network can do to a download: worth one log line, not a traceback.
-NETWORK_ERRORS = (
-    *MESSAGE_ERRORS,
-    twisted_errors.ConnectError,
-    twisted_errors.ConnectionLost,
-    twisted_errors.ConnectionDone,
-    twisted_errors.TimeoutError,
-    ResponseFailed,
-    ResponseNeverReceived,
-)
-
-
-class NetworkErrorsWithoutTraceback(logging.Filter):
-    """Scrapy logs a robots.txt that could not be downloaded with a full traceback. For a
-    network error its message already names the error, and a cron log during an outage
-    should get one line per host, not a screenful every few minutes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], NETWORK_ERRORS):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
-    """RobotsTxtMiddleware with RFC 9309's error rules (unreachable → disallow all)."""
+    """RobotsTxtMiddleware with RFC 9309's error rules (unreachable → disallow all).
+
+    Scrapy's middleware downloads robots.txt through the downloader middlewares, this one
+    included (after retries, as it sits at the engine's end); here an answer that means
+    "unreachable" becomes a robots.txt that disallows everything, which Scrapy then parses
+    and caches for the host like any other.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        target = logging.getLogger(RobotsTxtMiddleware.__module__)
-        if not any(isinstance(f, NetworkErrorsWithoutTraceback) for f in target.filters):
-            target.addFilter(NetworkErrorsWithoutTraceback())
+        self.unreachable: dict[str, str] = {}  # host → why its robots.txt was not had
 
-    async def _parse_robots(self, response: Response, netloc: str, request: Request) -> None:
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        if not is_robots_request(request):
+            return response
         if response.status >= 500 or response.status == 429:
-            self._disallow_host(netloc, f"HTTP {response.status}")
-            return
+            return self._disallow_host(request, f"HTTP {response.status}")
         if 400 <= response.status < 500:
             # "Unavailable": the crawler may access any resource (RFC 9309 §2.3.1.3).
-            response = response.replace(body=b"")
-        await super()._parse_robots(response, netloc, request)
+            return response.replace(body=b"")
+        return response
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> Response | None:
+        if not is_robots_request(request) or isinstance(exception, IgnoreRequest):
+            return None  # IgnoreRequest (e.g. an off-site redirect): Scrapy's "allow all"
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"robotstxt/exception_count/{type(exception)}")
+        dns = isinstance(exception, (CannotResolveHostError, twisted_errors.DNSLookupError))
+        why = "DNS failure" if dns else f"{type(exception).__name__}: {exception}"
+        return self._disallow_host(request, why)
 
     def process_request_2(self, rp: Any, request: Request) -> None:
-        why = getattr(rp, "sinacrawl_unreachable", None)
+        """Scrapy's robots check, with its own reason for hosts whose robots.txt was lost."""
+        why = self.unreachable.get(urlparse_cached(request).netloc)
         if why is not None:
-            self._stats.inc_value("sinacrawl/robots/refused_unreachable")
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value("sinacrawl/robots/refused_unreachable")
             raise IgnoreRequest(f"robots.txt unreachable ({why}): not fetching {request.url}")
         super().process_request_2(rp, request)
 
-    def _robots_error(self, exc: Exception, netloc: str) -> None:
-        if isinstance(exc, IgnoreRequest):
-            super()._robots_error(exc, netloc)
-            return
-        self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
-        dns = isinstance(exc, (CannotResolveHostError, twisted_errors.DNSLookupError))
-        self._disallow_host(netloc, "DNS failure" if dns else f"{type(exc).__name__}: {exc}")
-
-    def _disallow_host(self, netloc: str, why: str) -> None:
+    def _disallow_host(self, request: Request, why: str) -> Response:
+        netloc = urlparse_cached(request).netloc
         logger.warning(
             "robots.txt of %s is unreachable (%s): not crawling that host in this run", netloc, why
         )
-        self._stats.inc_value("sinacrawl/robots/unreachable")
-        parser = build_from_crawler(self._parserimpl, self.crawler, DISALLOW_ALL)
-        parser.sinacrawl_unreachable = why  # requests refused for this, not "Forbidden"
-        pending = self._parsers[netloc]
-        self._parsers[netloc] = parser
-        if hasattr(pending, "callback"):
-            pending.callback(parser)
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("sinacrawl/robots/unreachable")
+        self.unreachable[netloc] = why  # its pages are refused for this, not as "Forbidden"
+        return TextResponse(request.url, status=200, body=DISALLOW_ALL, request=request)
+
+
+def is_robots_request(request: Request) -> bool:
+    """The robots.txt download RobotsTxtMiddleware makes (marked so it is not itself checked)."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and request.url.endswith("/robots.txt")
 
 
 # --- Retry-After ------------------------------------------------------------------------------
@@ -361,15 +349,19 @@ class RetryAfterMiddleware(RetryMiddleware):
             )
             stats.inc_value("sinacrawl/retry_after/too_long")
             return response
-        retry = self._retry(request, f"{response.status} with Retry-After {wait:g}s")
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=f"{response.status} with Retry-After {wait:g}s",
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+        )
         if retry is None:
             return response
         stats.inc_value("sinacrawl/retry_after/honoured")
         stats.max_value("sinacrawl/retry_after/max_wait", wait)
         if wait > 0:
-            from twisted.internet import reactor  # imported late: Scrapy installs the reactor
-
-            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
+            await sleep(wait)
         return retry
 
 

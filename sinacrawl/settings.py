@@ -66,8 +66,13 @@ EXTENSIONS: dict[str, int | None] = {
     # Last, so its spider_closed handler sees every other component's final counts.
     "sinacrawl.extensions.summary.RunSummary": 900,
 }
-# REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py).
-ADDONS: dict[str, int] = {"sinacrawl.distributed.DistributedAddon": 100}
+# REDIS_URL switches on the shared scrapy-redis queue and seen-set (sinacrawl/distributed.py);
+# MONGO_URI needs pymongo, and without it the log says once that MongoDB is off
+# (sinacrawl/addons.py; add-ons see -s settings too).
+ADDONS: dict[str, int] = {
+    "sinacrawl.addons.DistributedAddon": 100,
+    "sinacrawl.addons.MongoAddon": 110,
+}
 
 # --- politeness and safety ---
 USER_AGENT = f"sinacrawl/{__version__} (+https://github.com/sinacrawl/sinacrawl; news archiver)"

@@ -17,7 +17,7 @@ from sinacrawl.config import problems
 from sinacrawl.extensions.accounting import failure_reason
 from sinacrawl.guards import ArticlePageGuardMiddleware, OtherPage
 from sinacrawl.logformatter import OneTracebackPerKind, ShortLogFormatter
-from sinacrawl.middlewares import StrictRobotsTxtMiddleware
+from sinacrawl.middlewares import DISALLOW_ALL, StrictRobotsTxtMiddleware
 from sinacrawl.parsing.listing import parse_roll_api
 from sinacrawl.urlpolicy import RefusedUrl, UrlPolicyMiddleware, vet
 
@@ -97,11 +97,12 @@ def test_robots_txt_lost_to_dns_is_said_so_not_forbidden(caplog):
     crawler = get_crawler(Spider, {"ROBOTSTXT_OBEY": True})
     crawler.stats.open_spider()  # type: ignore[union-attr]
     mw = StrictRobotsTxtMiddleware.from_crawler(crawler)
-    mw._parsers["finance.sina.com.cn"] = None
-    mw._robots_error(CannotResolveHostError("finance.sina.com.cn"), "finance.sina.com.cn")
-    parser = mw._parsers["finance.sina.com.cn"]
+    robots = Request("https://finance.sina.com.cn/robots.txt", meta={"dont_obey_robotstxt": True})
+    # the robots.txt download fails: it becomes a "disallow all" robots.txt for the host
+    answer = mw.process_exception(robots, CannotResolveHostError("finance.sina.com.cn"))
+    assert answer.status == 200 and answer.body == DISALLOW_ALL
     with pytest.raises(IgnoreRequest) as refused:
-        mw.process_request_2(parser, Request("https://finance.sina.com.cn/a/doc-ix.shtml"))
+        mw.process_request_2(None, Request("https://finance.sina.com.cn/a/doc-ix.shtml"))
     assert "robots.txt unreachable (DNS failure)" in str(refused.value)
     assert failure_reason(refused.value) == "robots_unreachable"
     assert "DNS failure" in caplog.text and "Forbidden" not in caplog.text

@@ -81,7 +81,7 @@ class Command(ScrapyCrawl):
 
     def _crawl(self, spider_name: str, opts: argparse.Namespace) -> int:
         assert self.crawler_process is not None
-        crawler = self._create_crawler(spider_name)
+        crawler = self.crawler_process.create_crawler(spider_name)
         usage: list[str] = []
 
         def bad_arguments(task: asyncio.Task) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import UsageError
@@ -25,6 +25,9 @@ from sinacrawl.channels import DEFAULT_CHANNEL, UnknownChannel, get_channels
 from sinacrawl.parsing.listing import ListingEntry
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
 from sinacrawl.spiders.finance import ArticleSpiderBase, check_no_unknown_args, parse_bool
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
 
 REJECTED = "sinacrawl/urls/rejected/"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+-]*:(?!\d)")  # a scheme, not host:port
@@ -104,11 +107,15 @@ class ArticleSpider(ArticleSpiderBase):
     ) -> None:
         check_no_unknown_args(self.name, kwargs, ("urls", "urls_file", "channel", "refresh"))
         super().__init__(**kwargs)
-        if not urls and not urls_file:
+        if not urls and not urls_file and type(self).start is not _OWN_START:
+            # `scrapy parse --spider=article URL` brings its own request (it replaces start).
+            self.urls: list[str] = []
+        elif not urls and not urls_file:
             raise UsageError("give article URLs with -a urls=URL[,URL…] or -a urls_file=PATH")
-        self.urls = read_urls(urls, urls_file)
-        if not self.urls:
-            raise UsageError("-a urls / -a urls_file named no URL")
+        else:
+            self.urls = read_urls(urls, urls_file)
+            if not self.urls:
+                raise UsageError("-a urls / -a urls_file named no URL")
         try:
             (self.channel,) = get_channels(channel or DEFAULT_CHANNEL)
         except UnknownChannel as exc:
@@ -116,6 +123,18 @@ class ArticleSpider(ArticleSpiderBase):
         except ValueError:
             raise UsageError(f"-a channel={channel!r}: give one channel name") from None
         self.refresh = parse_bool("refresh", refresh)
+
+    @classmethod
+    def handles_request(cls, request: Any) -> bool:
+        """No URL on its own: the spider needs its URLs as arguments (so ``scrapy shell URL``
+        does not pick it, and uses Scrapy's default spider with sinacrawl's settings)."""
+        return False
+
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+        """The article callback under Scrapy's default name, for ``scrapy parse``."""
+        response.meta.setdefault("categories", list(self.channel.categories))
+        async for item in self.parse_article(response):
+            yield item
 
     async def start(self) -> AsyncIterator[Any]:
         seen: set[str] = set()
@@ -132,3 +151,7 @@ class ArticleSpider(ArticleSpiderBase):
             seen.add(doc_id)
             entry = ListingEntry(url=url, doc_id=doc_id)
             yield self.article_request(entry, self.channel.name, self.channel.categories)
+
+
+# The spider's own start, to tell when a command (`scrapy parse`) has replaced it.
+_OWN_START = ArticleSpider.start

@@ -67,6 +67,7 @@ from sinacrawl.parsing.listing import (
     parse_html_listing,
     parse_roll_api,
 )
+from sinacrawl.parsing.urls import doc_id_from_url
 from sinacrawl.state import CompactIdSet, KnownArticles
 from sinacrawl.yesno import yes_no
 
@@ -401,6 +402,15 @@ class FinanceSpider(ArticleSpiderBase):
         # left, so the queue holds a few pages or about one day, never the whole range.
         spider.low_water = max(2 * spider.num, 2 * settings.getint("CONCURRENT_REQUESTS", 16))
         return spider  # type: ignore[return-value]
+
+    @classmethod
+    def handles_request(cls, request: scrapy.Request) -> bool:
+        """Listing pages on Sina hosts; article pages belong to ``article`` (``scrapy shell``
+        asks every spider, and logs an error when two say yes)."""
+        # Not the spiders built on this one (stock): they need arguments a shell cannot give.
+        if cls is not FinanceSpider:
+            return False
+        return super().handles_request(request) and doc_id_from_url(request.url) is None
 
     async def start(self) -> AsyncIterator[Any]:
         self.logger.info(

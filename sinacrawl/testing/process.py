@@ -21,7 +21,10 @@ from typing import Any
 
 from sinacrawl.testing.catalog import Catalog, build_catalog
 
-REPO = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[2]
+# The checkout (tests and benchmarks run children from it, importing its code); None when
+# sinacrawl is pip-installed, where children import the installed copy from anywhere.
+REPO = _ROOT if (_ROOT / "pyproject.toml").is_file() else None
 
 
 class ProcessError(RuntimeError):
@@ -31,7 +34,8 @@ class ProcessError(RuntimeError):
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for children: this repo importable, sinacrawl's settings module."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    if REPO is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("SCRAPY_SETTINGS_MODULE", "sinacrawl.settings")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})

@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scrapy.utils.asyncio import create_looping_call, run_in_thread, sleep
+from scrapy.utils.asyncio import create_looping_call, run_in_thread
 from scrapy.utils.defer import deferred_from_coro
 
 from sinacrawl.extensions.accounting import report_store_failed
+from sinacrawl.scrapy_compat import sleep
 from sinacrawl.stores.mongo.spool import (
     Journal,
     Segment,
