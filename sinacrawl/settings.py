@@ -150,11 +150,11 @@ STOP_ON_KNOWN_PAGE = yes_no(_env("STOP_ON_KNOWN_PAGE", "1")) is not False
 # A cron run whose listing pages do not reach back to where the last clean run stopped reads
 # at most this many of the missing days through day windows; older ones are reported as a
 # gap (exit status 9) with the command that fills them.
-SINACRAWL_CATCHUP_DAYS = int(_env("SINACRAWL_CATCHUP_DAYS", 7))
+SINACRAWL_CATCHUP_DAYS = _env("SINACRAWL_CATCHUP_DAYS", 7)
 # Listing pages read per day window, and by a walk back through a listing without windows.
-SINACRAWL_HISTORY_MAX_PAGES = int(_env("SINACRAWL_HISTORY_MAX_PAGES", 200))
+SINACRAWL_HISTORY_MAX_PAGES = _env("SINACRAWL_HISTORY_MAX_PAGES", 200)
 
 # --- 7×24 flashes (`scrapy crawl live`, docs/live.md) ---
 MONGO_FLASH_COLLECTION = _env("MONGO_FLASH_COLLECTION", "flashes")
 # Changed days are written at the end of a run, and also after this many changed flashes.
-FLASH_FLUSH_ITEMS = int(_env("FLASH_FLUSH_ITEMS", 500))
+FLASH_FLUSH_ITEMS = _env("FLASH_FLUSH_ITEMS", 500)

@@ -94,6 +94,8 @@ def test_one_spider_at_most_claims_a_url_for_scrapy_shell() -> None:
     article = "https://finance.sina.com.cn/roll/2018-12-28/doc-ihqfskcn2160999.shtml"
     assert loader.find_by_request(Request(listing)) == ["finance"]
     assert loader.find_by_request(Request(article)) == []  # Scrapy's default spider, our settings
+    feed = "https://zhibo.sina.com.cn/api/zhibo/feed?page=1&page_size=20&zhibo_id=152"
+    assert loader.find_by_request(Request(feed)) == ["live"]
 
 
 # --- optional stores: switched on by their URL, each needing its extra --------------------

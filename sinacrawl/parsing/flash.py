@@ -23,8 +23,10 @@ from sinacrawl.parsing.text import clean_fragment, collapse, html_to_text
 from sinacrawl.parsing.urls import canonical_url, is_sina_host
 from sinacrawl.posts import sanitize_html
 
+FEED_HOST = "zhibo.sina.com.cn"
+FEED_PATH = "/api/zhibo/feed"
 FEED_URL = (
-    "https://zhibo.sina.com.cn/api/zhibo/feed?page={page}&page_size={size}"
+    f"https://{FEED_HOST}{FEED_PATH}?page={{page}}&page_size={{size}}"
     "&zhibo_id={feed}&tag_id=0&dire=f&dpc=1"
 )
 # The feed's times: Beijing wall-clock time, to the second.
@@ -61,6 +63,16 @@ def feed_url(feed: int, page: int, size: int) -> str:
     'page=2&page_size=100&zhibo_id=152&tag_id=0&dire=f&dpc=1'
     """
     return FEED_URL.format(page=page, size=size, feed=feed)
+
+
+def is_feed_url(url: str) -> bool:
+    """Whether ``url`` is a page of the 7×24 feed API (whatever its query).
+
+    >>> is_feed_url(feed_url(152, 1, 20)), is_feed_url("https://finance.sina.com.cn/roll/")
+    (True, False)
+    """
+    parts = urlsplit(url)
+    return parts.hostname == FEED_HOST and parts.path == FEED_PATH
 
 
 def feed_time(value: object) -> datetime | None:

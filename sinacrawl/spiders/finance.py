@@ -59,6 +59,7 @@ from sinacrawl.history import (
 )
 from sinacrawl.loaders import template_of
 from sinacrawl.parsing.dates import BEIJING, parse_stored
+from sinacrawl.parsing.flash import is_feed_url
 from sinacrawl.parsing.listing import (
     LidCheck,
     ListingEntry,
@@ -410,7 +411,11 @@ class FinanceSpider(ArticleSpiderBase):
         # Not the spiders built on this one (stock): they need arguments a shell cannot give.
         if cls is not FinanceSpider:
             return False
-        return super().handles_request(request) and doc_id_from_url(request.url) is None
+        return (
+            super().handles_request(request)
+            and doc_id_from_url(request.url) is None
+            and not is_feed_url(request.url)  # the live spider's
+        )
 
     async def start(self) -> AsyncIterator[Any]:
         self.logger.info(

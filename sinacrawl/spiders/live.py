@@ -37,7 +37,7 @@ from sinacrawl.extensions.accounting import failure_reason
 from sinacrawl.flashes import when
 from sinacrawl.flashposts import day_key
 from sinacrawl.items import Flash
-from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, parse_feed
+from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, is_feed_url, parse_feed
 from sinacrawl.posts import safe_component
 from sinacrawl.runstate import flash_dir
 from sinacrawl.spiders.finance import (
@@ -74,6 +74,11 @@ class LiveSpider(scrapy.Spider):
         # Run every minute: a run that cannot finish in 50 s leaves the rest to the next one.
         "CLOSESPIDER_TIMEOUT": 50,
     }
+
+    @classmethod
+    def handles_request(cls, request: Any) -> bool:
+        """Only the feed's own pages (``scrapy shell`` asks every spider; one may say yes)."""
+        return is_feed_url(request.url)
 
     def __init__(
         self,
