@@ -34,6 +34,7 @@ from sinacrawl.testing.process import (
     REPO,
     RunningSite,
     child_env,
+    kill_9_when,
     mocksite_process,
     run_crawl,
     stop_process,
@@ -149,25 +150,12 @@ def test_kill_9_at_five_random_moments_then_a_final_run_loses_and_duplicates_not
             # the others after a random number of new posts, with a random extra delay.
             target = 0 if moment == 0 else rng.randint(1, 12)
             delay = rng.uniform(0.3, 2.0) if moment == 0 else rng.uniform(0, 0.05)
-            child = subprocess.Popen(
+            finished = kill_9_when(
                 crawl_command(site, archive, tmp_path / f"summary-{moment}.json", **slow),
-                cwd=REPO,
-                env=child_env(),
-                stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / f"killed-{moment}.log").open("wb"),
+                lambda: len(posts(archive)) >= before + target,  # noqa: B023 (called at once)
+                tmp_path / f"killed-{moment}.log",
+                extra_delay=delay,
             )
-            try:
-                deadline = time.monotonic() + 60
-                while child.poll() is None and time.monotonic() < deadline:
-                    if len(posts(archive)) >= before + target:
-                        break
-                    time.sleep(0.01)
-                time.sleep(delay)
-                finished = child.poll() is not None
-                child.send_signal(signal.SIGKILL)
-                child.wait(timeout=10)
-            finally:
-                stop_process(child)
             kills.append(
                 f"#{moment}: {'finished before' if finished else 'killed'} "
                 f"after {len(posts(archive)) - before} new posts"

@@ -8,9 +8,6 @@ import json
 import os
 import random
 import shlex
-import signal
-import subprocess
-import time
 from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,13 +22,11 @@ from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.testing.catalog import build_catalog
 from sinacrawl.testing.daywindows import published_between
 from sinacrawl.testing.process import (
-    REPO,
     RunningSite,
-    child_env,
     crawl_command,
+    kill_9_when,
     mocksite_process,
     run_crawl,
-    stop_process,
 )
 from tests.test_crawl_e2e import FAST as E2E_FAST
 
@@ -203,26 +198,13 @@ def test_kill_9_during_a_backfill_then_the_same_command_loses_nothing(tmp_path: 
             }
             args = {"since": since, "until": until, "num": "5"}
             command = crawl_command("finance", args, settings)
-            child = subprocess.Popen(
+            target = len(done_before) + rng.randint(1, 5)
+            finished = kill_9_when(
                 command,
-                cwd=REPO,
-                env=child_env(),
-                stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / f"killed-{moment}.log").open("wb"),
+                lambda: len(complete_days(archive)) >= target,  # noqa: B023 (called at once)
+                tmp_path / f"killed-{moment}.log",
+                extra_delay=rng.uniform(0, 0.3),
             )
-            try:
-                target = len(done_before) + rng.randint(1, 5)
-                deadline = time.monotonic() + 60
-                while child.poll() is None and time.monotonic() < deadline:
-                    if len(complete_days(archive)) >= target:
-                        break
-                    time.sleep(0.01)
-                time.sleep(rng.uniform(0, 0.3))
-                finished = child.poll() is not None
-                child.send_signal(signal.SIGKILL)
-                child.wait(timeout=10)
-            finally:
-                stop_process(child)
             complete = complete_days(archive)
             kills.append(f"#{moment}: {'finished' if finished else 'killed'}, {len(complete)} days")
             stored = set(post_ids(archive))

@@ -16,10 +16,7 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -33,12 +30,10 @@ from sinacrawl.extensions.summary import ExitCode
 from sinacrawl.flashposts import day_post_path
 from sinacrawl.testing.flashfeed import FlashFeed
 from sinacrawl.testing.process import (
-    REPO,
     RunningSite,
-    child_env,
+    kill_9_when,
     mocksite_process,
     run_crawl,
-    stop_process,
 )
 from tests.test_crash import assert_whole_post, posts, stray_temp_files
 
@@ -235,25 +230,12 @@ def test_kill_9_at_random_moments_then_a_final_run_loses_and_duplicates_nothing(
             command += ["-s", f"{name}={value}"]
         for moment in range(4):
             target = feed_requests(site) + rng.randint(1, 12)
-            child = subprocess.Popen(
+            finished = kill_9_when(
                 command,
-                cwd=REPO,
-                env=child_env(),
-                stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / f"killed-{moment}.log").open("wb"),
+                lambda: feed_requests(site) >= target,  # noqa: B023 (called at once)
+                tmp_path / f"killed-{moment}.log",
+                extra_delay=rng.uniform(0, 0.05),
             )
-            try:
-                deadline = time.monotonic() + 60
-                while child.poll() is None and time.monotonic() < deadline:
-                    if feed_requests(site) >= target:
-                        break
-                    time.sleep(0.005)
-                time.sleep(rng.uniform(0, 0.05))
-                finished = child.poll() is not None
-                child.send_signal(signal.SIGKILL)
-                child.wait(timeout=10)
-            finally:
-                stop_process(child)
             kills.append(f"#{moment}: {'finished' if finished else 'killed'} at {target}")
         final = run_crawl(
             "live",

@@ -14,7 +14,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,36 @@ def crawl_command(
     for name, value in (settings or {}).items():
         command += ["-s", f"{name}={value}"]
     return command
+
+
+def kill_9_when(
+    command: list[str],
+    reached: Callable[[], bool],
+    log: Path,
+    extra_delay: float = 0.0,
+    timeout: float = 60.0,
+) -> bool:
+    """Start ``command`` and ``kill -9`` it once ``reached()`` (or ``timeout`` passed), after
+    ``extra_delay`` more seconds; True when it had finished before the kill.
+
+    The crash tests (articles, backfill days, flashes) share this: a kill lands at a moment
+    they choose by what is already stored, never by wall-clock time alone.
+    """
+    with log.open("wb") as stderr:
+        child = subprocess.Popen(
+            command, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while child.poll() is None and time.monotonic() < deadline and not reached():
+            time.sleep(0.005)
+        time.sleep(extra_delay)
+        finished = child.poll() is not None
+        child.kill()
+        child.wait(timeout=10)
+    finally:
+        stop_process(child)
+    return finished
 
 
 def run_crawl(
