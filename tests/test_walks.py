@@ -208,55 +208,29 @@ def test_close_records_unread_days_and_moves_the_mark_after_a_clean_cron_walk():
     assert run.day_counts() == {"days_complete": 0, "days_incomplete": 2, "days_total": 0}
 
 
+def close(plan: Plan, run: StreamRun, *, last: int | None, **kw) -> Closing:
+    """``plan.close`` of a run with nothing unfinished and no known gaps, by default clean."""
+    args = {"unfinished": [], "known": [], "articles_failed": False, "reason": "finished"}
+    return plan.close(run, newest_clean=last, **{**args, **kw})
+
+
 def test_close_keeps_the_mark_after_failures_and_reports_what_a_failed_walk_left_unread():
     run = StreamRun(newest=START + 500, reach=START, unread=(START - 100, START))
-    kept = CRON.close(
-        run,
-        unfinished=[],
-        known=[],
-        newest_clean=START - 900,
-        articles_failed=True,
-        reason="finished",
-    )
+    kept = close(CRON, run, last=START - 900, articles_failed=True)
     assert kept == Closing(stored=[], open=[(START - 100, START)], newest_clean=None)
     interrupted = run_over(START - 100, START + 100, phase="deeper", reach=START)
-    closing = CRON.close(
-        interrupted,
-        unfinished=[],
-        known=[],
-        newest_clean=None,
-        articles_failed=False,
-        reason="shutdown",
-    )
-    assert closing.stored == [(START - 100, START)]
+    assert close(CRON, interrupted, last=None, reason="shutdown").stored == [(START - 100, START)]
 
 
 def test_a_backfill_moves_the_mark_only_when_its_walk_reached_it():
-    def close(reach: int, last: int | None) -> int | None:
-        run = StreamRun(newest=START + 500, reach=reach)
-        return BACKFILL.close(
-            run,
-            unfinished=[],
-            known=[],
-            newest_clean=last,
-            articles_failed=False,
-            reason="finished",
-        ).newest_clean
+    def mark(plan: Plan, reach: int, last: int | None) -> int | None:
+        return close(plan, StreamRun(newest=START + 500, reach=reach), last=last).newest_clean
 
-    assert close(START, START + 10) == START + 500
-    assert close(START + 20, START + 10) is None
-    assert close(START, None) is None
-    assert (
-        CRON.close(
-            StreamRun(newest=START + 500, reach=START),
-            unfinished=[],
-            known=[],
-            newest_clean=START + 600,
-            articles_failed=False,
-            reason="finished",
-        ).newest_clean
-        is None
-    )  # not newer
+    assert mark(BACKFILL, START, START + 10) == START + 500
+    assert mark(BACKFILL, START + 20, START + 10) is None
+    assert mark(BACKFILL, START, None) is None
+    assert mark(CRON, START, None) == START + 500
+    assert mark(CRON, START, START + 600) is None  # not newer
 
 
 def test_limits_from_settings():
