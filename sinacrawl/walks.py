@@ -17,7 +17,16 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sinacrawl.history import DAY_SECONDS, Gap, day_start, days_between, merge, subtract
+from sinacrawl.channels import Channel, RollSource, Source
+from sinacrawl.history import (
+    DAY_SECONDS,
+    Gap,
+    day_start,
+    days_between,
+    merge,
+    outside_day,
+    subtract,
+)
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import ListingPage
 from sinacrawl.spiderargs import Window
@@ -80,6 +89,22 @@ class Limits:
         )
 
 
+@dataclass(frozen=True)
+class Stream:
+    """One listing source of one channel, read page by page."""
+
+    index: int
+    channel: Channel
+    source: Source
+
+    @property
+    def key(self) -> str:
+        """How the history state names this source: ``china/155-1686``."""
+        if isinstance(self.source, RollSource):
+            return f"{self.channel.name}/{self.source.pageid}-{self.source.lid}"
+        return f"{self.channel.name}/html"
+
+
 @dataclass
 class StreamRun:
     """How far one stream got in this run: the listing walk, then day windows or a
@@ -135,6 +160,17 @@ class StreamRun:
         """The part of ``[low, high)`` that lies in ``day``."""
         start = day_start(day)
         return max(start, self.low), min(start + DAY_SECONDS, self.high)
+
+    def ignores_windows(self, times: Iterable[datetime | None], day: date) -> bool:
+        """Whether the source ignores day windows, judged once, by the first day page with
+        dated entries (``times``): most of them lie outside the ``day`` it asked for."""
+        if self.windows is not None:
+            return False
+        outside, dated = outside_day(times, day)
+        if not dated:
+            return False
+        self.windows = outside * 2 <= dated
+        return not self.windows
 
     def drop_days(self) -> None:
         """The source ignores day windows: none will be read."""

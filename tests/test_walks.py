@@ -241,3 +241,16 @@ def test_limits_from_settings():
     )
     assert Limits.from_settings(settings, max_pages=3, num=50) == Limits(3, 0, 1, 100)
     assert Limits.from_settings(Settings(), max_pages=9, num=10).low_water == 32
+
+
+def test_a_source_ignores_day_windows_when_its_first_dated_day_page_is_mostly_elsewhere():
+    inside, elsewhere = (
+        datetime.fromtimestamp(START + 60, BEIJING),
+        datetime(2026, 1, 1, tzinfo=BEIJING),
+    )
+    run = StreamRun()
+    assert not run.ignores_windows([None], DAY) and run.windows is None  # nothing dated yet
+    assert run.ignores_windows([inside, elsewhere, elsewhere], DAY) and run.windows is False
+    assert not run.ignores_windows([elsewhere], DAY)  # judged once
+    honours = StreamRun()
+    assert not honours.ignores_windows([inside, elsewhere], DAY) and honours.windows is True

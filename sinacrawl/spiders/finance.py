@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +50,6 @@ from sinacrawl.history import (
     day_start,
     day_url,
     describe,
-    outside_day,
     state_dir,
 )
 from sinacrawl.loaders import template_of
@@ -72,7 +70,7 @@ from sinacrawl.spiderargs import (  # noqa: F401  (parse_when: still importable 
     parse_when,
 )
 from sinacrawl.state import CompactIdSet, KnownArticles
-from sinacrawl.walks import DayOutcome, Limits, Plan, Step, StreamRun
+from sinacrawl.walks import DayOutcome, Limits, Plan, Step, Stream, StreamRun
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -181,22 +179,6 @@ class ArticleSpiderBase(scrapy.Spider):
 
 
 # --- the finance spider -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stream:
-    """One listing source of one channel, read page by page."""
-
-    index: int
-    channel: Channel
-    source: Source
-
-    @property
-    def key(self) -> str:
-        """How the history state names this source: ``china/155-1686``."""
-        if isinstance(self.source, RollSource):
-            return f"{self.channel.name}/{self.source.pageid}-{self.source.lid}"
-        return f"{self.channel.name}/html"
 
 
 class FinanceSpider(ArticleSpiderBase):
@@ -563,12 +545,9 @@ class FinanceSpider(ArticleSpiderBase):
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(HISTORY + "day_pages")
         self.tally[stream.channel.name].update(pages=1, entries=len(page.entries))
-        outside, dated = outside_day((e.ctime for e in page.entries), day)
-        if run.windows is None and dated:
-            run.windows = outside * 2 <= dated
-            if not run.windows:
-                yield from self._windows_ignored(stream, day, page)
-                return
+        if run.ignores_windows((e.ctime for e in page.entries), day):
+            yield from self._windows_ignored(stream, day, page)
+            return
         bucket = (stream.index, day.isoformat())
         start = day_start(day)
         for entry in page.entries:
