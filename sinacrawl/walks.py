@@ -161,6 +161,17 @@ class StreamRun:
         start = day_start(day)
         return max(start, self.low), min(start + DAY_SECONDS, self.high)
 
+    def send_or_hold(self, request: Any, pending: int, low_water: int) -> bool:
+        """The walk's next page is out (True: send it now) or held while more than
+        ``low_water`` of the stream's articles are ``pending``: listings go first
+        (priority), so sent now, every page's entries would be queued before the first
+        article is fetched."""
+        self.awaiting = True
+        if pending > low_water:
+            self.held = request
+            return False
+        return True
+
     def ignores_windows(self, times: Iterable[datetime | None], day: date) -> bool:
         """Whether the source ignores day windows, judged once, by the first day page with
         dated entries (``times``): most of them lie outside the ``day`` it asked for."""
@@ -243,6 +254,13 @@ class Plan:
         return self.window.since is not None
 
     # --- the walk ---
+
+    def position(self, run: StreamRun, when: datetime | None, deeper: bool) -> int:
+        """Where a listing time lies: -1 older than the window (on a deeper walk, than the
+        ``low`` it reads back to), 0 to be read (or unknown), 1 newer than the window."""
+        if deeper and when is not None and when.timestamp() < run.low:
+            return -1
+        return self.window.position(when)
 
     def walk_on(self, run: StreamRun, page: ListingPage, page_no: int, older: int) -> bool:
         """Whether the walk reads the page after ``page_no``; if not, ``run.walk_ended``

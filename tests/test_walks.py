@@ -254,3 +254,21 @@ def test_a_source_ignores_day_windows_when_its_first_dated_day_page_is_mostly_el
     assert not run.ignores_windows([elsewhere], DAY)  # judged once
     honours = StreamRun()
     assert not honours.ignores_windows([inside, elsewhere], DAY) and honours.windows is True
+
+
+def test_a_deeper_walk_counts_entries_older_than_low_as_older_than_the_window():
+    run = run_over(START, START + DAY_SECONDS)
+    before = datetime.fromtimestamp(START - 1, BEIJING)
+    assert CRON.position(run, before, deeper=True) == -1
+    assert CRON.position(run, before, deeper=False) == 0  # a walk reads it: no window
+    assert CRON.position(run, None, deeper=True) == 0
+    assert BACKFILL.position(run, datetime(2026, 11, 16, tzinfo=BEIJING), deeper=False) == 1
+
+
+def test_the_next_walk_page_is_held_while_the_queue_is_full():
+    run = StreamRun()
+    assert not run.send_or_hold("page 2", pending=5, low_water=4)
+    assert run.held == "page 2" and run.awaiting
+    sent = StreamRun()
+    assert sent.send_or_hold("page 2", pending=4, low_water=4)
+    assert sent.held is None and sent.awaiting

@@ -332,9 +332,7 @@ class FinanceSpider(ArticleSpiderBase):
         older = 0
         bucket = (stream.index, "deeper" if deeper else "walk")
         for entry in page.entries:
-            position = self.window.position(entry.ctime)
-            if deeper and entry.ctime is not None and entry.ctime.timestamp() < run.low:
-                position = -1
+            position = self.plan.position(run, entry.ctime, deeper)
             if position < 0:
                 older += 1
             if position != 0:
@@ -347,16 +345,10 @@ class FinanceSpider(ArticleSpiderBase):
             yield from self._deeper_next(stream, page, page_no, older)
             return
         next_request = self._next_page(stream, page, page_no, older)
-        if next_request is not None:
-            run.awaiting = True
-            if waiting > self.plan.limits.low_water:
-                # Listings go first (priority): sent now, every page's entries would be
-                # queued before the first article is fetched.
-                run.held = next_request
-            else:
-                yield next_request
-        else:
+        if next_request is None:
             yield from self._after_walk(stream.index, run.walk_ended)
+        elif run.send_or_hold(next_request, waiting, self.plan.limits.low_water):
+            yield next_request
 
     def _entry_request(self, entry: ListingEntry, stream: Stream, bucket: BucketKey):
         """The article request for a listing entry (None: no doc_id, or listed before),
