@@ -4,8 +4,8 @@ A stream (one listing source of one channel) is first *walked*: its newest pages
 ``max_pages``. The part of the range the walk did not reach is then read through the roll
 API's *day windows* (one Beijing day at a time), or, for a source without them, by walking
 on *deeper*. The spider only navigates: it asks a :class:`Plan` what to do with a
-:class:`StreamRun` and sends the request the answer names. Everything here is plain data,
-no Scrapy, so each decision has a unit test of its own.
+:class:`StreamRun` and sends the request the answer names. Everything here is plain data
+(no crawler, no requests), so each decision has a unit test of its own.
 """
 
 from __future__ import annotations
