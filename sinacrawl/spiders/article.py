@@ -24,7 +24,8 @@ from scrapy.exceptions import UsageError
 from sinacrawl.channels import DEFAULT_CHANNEL, UnknownChannel, get_channels
 from sinacrawl.parsing.listing import ListingEntry
 from sinacrawl.parsing.urls import canonical_url, doc_id_from_url, is_sina_host
-from sinacrawl.spiders.finance import ArticleSpiderBase, check_no_unknown_args, parse_bool
+from sinacrawl.spiderargs import check_no_unknown_args, parse_bool
+from sinacrawl.spiders.finance import ArticleSpiderBase
 
 if TYPE_CHECKING:
     from scrapy.http import Response

@@ -18,9 +18,8 @@ first channel's categories.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -50,15 +49,11 @@ from sinacrawl.history import (
     backfill_command,
     day_start,
     day_url,
-    days_between,
     describe,
-    merge,
-    outside_day,
     state_dir,
-    subtract,
 )
 from sinacrawl.loaders import template_of
-from sinacrawl.parsing.dates import BEIJING, parse_stored
+from sinacrawl.parsing.dates import parse_stored
 from sinacrawl.parsing.flash import is_feed_url
 from sinacrawl.parsing.listing import (
     LidCheck,
@@ -69,8 +64,15 @@ from sinacrawl.parsing.listing import (
     parse_roll_api,
 )
 from sinacrawl.parsing.urls import doc_id_from_url
+from sinacrawl.spiderargs import (  # noqa: F401  (parse_when: still importable from here)
+    Window,
+    check_no_unknown_args,
+    parse_bool,
+    parse_int,
+    parse_when,
+)
 from sinacrawl.state import CompactIdSet, KnownArticles
-from sinacrawl.yesno import yes_no
+from sinacrawl.walks import DayOutcome, Limits, Plan, Step, Stream, StreamRun
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -86,110 +88,12 @@ HISTORY = "sinacrawl/history/"
 TEMPLATES = "sinacrawl/templates/"  # pages read per template (generic: the fallback)
 
 
-# --- argument parsing (shared with the article spider) ---------------------------------------
-
-
-def parse_bool(name: str, value: Any) -> bool:
-    """``-a refresh=1`` → True; anything not clearly yes/no is a usage error.
-
-    >>> parse_bool("refresh", "yes"), parse_bool("refresh", None)
-    (True, False)
-    """
-    answer = yes_no(value)
-    if answer is not None:
-        return answer
-    raise UsageError(f"-a {name}={value!r}: expected 1/0, true/false, yes/no")
-
-
-def parse_int(name: str, value: Any, *, default: int, low: int, high: int) -> int:
-    """An integer argument within [low, high]; a clear usage error otherwise."""
-    if value is None or str(value).strip() == "":
-        return default
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise UsageError(f"-a {name}={value!r}: expected a whole number") from None
-    if not low <= number <= high:
-        raise UsageError(f"-a {name}={number}: expected {low} to {high}")
-    return number
-
-
-def parse_when(name: str, value: Any) -> datetime | None:
-    """A date or datetime in Beijing time (an explicit offset is honoured).
-
-    >>> parse_when("since", "2026-11-01").isoformat()
-    '2026-11-01T00:00:00+08:00'
-    >>> parse_when("until", "2026-11-01 08:30").isoformat()
-    '2026-11-01T08:30:00+08:00'
-    >>> parse_when("since", "2026-11-01T00:00:00Z").isoformat()
-    '2026-11-01T08:00:00+08:00'
-    """
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip().replace("/", "-")
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"-a {name}={value!r}: expected a date or datetime such as 2026-11-01 or "
-            "2026-11-01T08:00 (Beijing time)"
-        ) from None
-    if when.tzinfo is None:
-        return when.replace(tzinfo=BEIJING)
-    return when.astimezone(BEIJING)
-
-
-@dataclass(frozen=True)
-class Window:
-    """``[since, until)`` in Beijing time; either end may be open."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    @classmethod
-    def from_args(cls, since: Any, until: Any) -> Window:
-        window = cls(parse_when("since", since), parse_when("until", until))
-        if window.since and window.until and window.since >= window.until:
-            raise UsageError(
-                f"-a since={since} is not before -a until={until}: the window is empty"
-            )
-        return window
-
-    def position(self, when: datetime | None) -> int:
-        """-1 before the window, 0 inside (or unknown), 1 at or after its end."""
-        if when is None:
-            return 0
-        if self.since is not None and when < self.since:
-            return -1
-        if self.until is not None and when >= self.until:
-            return 1
-        return 0
-
-    def __str__(self) -> str:
-        since = self.since.isoformat() if self.since else "…"
-        until = self.until.isoformat() if self.until else "…"
-        return f"[{since}, {until})"
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def published_at(item: Any) -> datetime | None:
     """The item's ``published_at`` (an ISO string) as a datetime, None when absent or bad."""
     return parse_stored(item.get("published_at") if hasattr(item, "get") else None)
-
-
-def check_no_unknown_args(spider: str, kwargs: dict[str, Any], valid: Iterable[str]) -> None:
-    """A misspelled ``-a`` argument (``chanels=``) must not be silently ignored.
-
-    Names starting with ``_`` (scrapyd's ``_job``) and ``name`` are Scrapy's own.
-    """
-    unknown = sorted(k for k in kwargs if not k.startswith("_") and k != "name")
-    if unknown:
-        raise UsageError(
-            f"{spider} spider: unknown argument{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(f'-a {k}=' for k in unknown)}; valid: "
-            f"{', '.join(f'-a {k}=' for k in valid)}"
-        )
 
 
 def check_settings(crawler: Crawler) -> None:
@@ -279,59 +183,6 @@ class ArticleSpiderBase(scrapy.Spider):
 # --- the finance spider -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stream:
-    """One listing source of one channel, read page by page."""
-
-    index: int
-    channel: Channel
-    source: Source
-
-    @property
-    def key(self) -> str:
-        """How the history state names this source: ``china/155-1686``."""
-        if isinstance(self.source, RollSource):
-            return f"{self.channel.name}/{self.source.pageid}-{self.source.lid}"
-        return f"{self.channel.name}/html"
-
-
-@dataclass
-class StreamRun:
-    """How far one stream got in this run: the listing walk, then day windows or a
-    deeper walk for the part of the range the walk did not reach."""
-
-    phase: str = "walk"
-    """walk (the newest pages), days (day windows), deeper (walking on), done."""
-    newest: int | None = None
-    """Newest listing time on the first page (Unix seconds)."""
-    reach: int | None = None
-    """Oldest listing time the walk reached."""
-    last_page: int = 0
-    next_url: str | None = None
-    low: int = 0
-    """The history part, ``[low, high)``: what the walk did not reach."""
-    high: int = 0
-    days: deque[date] = field(default_factory=deque)
-    held: Any = None
-    """The walk's next page, held back until the stream's queue has drained."""
-    deeper_page: int | None = None
-    """The next page of a walk past ``max_pages``, sent once the queue has drained."""
-    awaiting: bool = False
-    """A listing request of this stream is out."""
-    windows: bool | None = None
-    """Whether the source honours day windows; None until its first day page."""
-    listing_failed: bool = False
-    walk_ended: str = ""
-    gaps: list[Gap] = field(default_factory=list)
-    unread: Gap | None = None
-    """The range a failed walk left unread (found again by the next run)."""
-    covered: list[Gap] = field(default_factory=list)
-    """What this run read completely (complete days, a deeper walk that reached ``low``)."""
-    days_total: int = 0
-    days_complete: int = 0
-    days_incomplete: list[str] = field(default_factory=list)
-
-
 class FinanceSpider(ArticleSpiderBase):
     """Crawl the listings of the named channels and every new article they announce."""
 
@@ -372,16 +223,17 @@ class FinanceSpider(ArticleSpiderBase):
         self._lid_check = LidCheck()
         # per channel: listing pages read, entries seen, article requests made
         self.tally: dict[str, Counter[str]] = {c.name: Counter() for c in self.channels}
-        # A since= run reaches back through day windows; a cron run closes gaps with them.
-        self.backfill = self.window.since is not None
+        self.plan = Plan(self.window, Limits(max_pages=self.max_pages))
         self._runs: list[StreamRun] = []
         self.tracker = DayTracker(self._bucket_done)
         self.history = HistoryState(None)
-        self.catchup_days = 7
-        self.history_max_pages = 200
-        self.low_water = 32
         self._warned_windows: set[int] = set()
         self._report: dict[str, Any] | None = None
+
+    @property
+    def backfill(self) -> bool:
+        """A since= run reaches back through day windows; a cron run closes gaps with them."""
+        return self.plan.backfill
 
     @property
     def runs(self) -> list[StreamRun]:
@@ -397,11 +249,8 @@ class FinanceSpider(ArticleSpiderBase):
         crawler.signals.connect(spider.article_counted, signal=article_counted)
         settings = crawler.settings
         spider.history = HistoryState.load(state_dir(settings) / STATE_FILE)
-        spider.catchup_days = max(0, settings.getint("SINACRAWL_CATCHUP_DAYS", 7))
-        spider.history_max_pages = max(1, settings.getint("SINACRAWL_HISTORY_MAX_PAGES", 200))
-        # A stream's next listing page or day goes out once this few of its articles are
-        # left, so the queue holds a few pages or about one day, never the whole range.
-        spider.low_water = max(2 * spider.num, 2 * settings.getint("CONCURRENT_REQUESTS", 16))
+        limits = Limits.from_settings(settings, max_pages=spider.max_pages, num=spider.num)
+        spider.plan = Plan(spider.window, limits)
         return spider  # type: ignore[return-value]
 
     @classmethod
@@ -493,14 +342,12 @@ class FinanceSpider(ArticleSpiderBase):
         tally.update(pages=1, entries=len(page.entries))
         if page.skipped:
             stats.inc_value(LISTINGS + "entries_skipped", page.skipped)
-        self._note_reach(run, page, page_no, deeper)
+        run.note_page(page, page_no, deeper)
         waiting = self.tracker.pending[stream.index]  # articles of earlier pages still out
         older = 0
         bucket = (stream.index, "deeper" if deeper else "walk")
         for entry in page.entries:
-            position = self.window.position(entry.ctime)
-            if deeper and entry.ctime is not None and entry.ctime.timestamp() < run.low:
-                position = -1
+            position = self.plan.position(run, entry.ctime, deeper)
             if position < 0:
                 older += 1
             if position != 0:
@@ -513,16 +360,10 @@ class FinanceSpider(ArticleSpiderBase):
             yield from self._deeper_next(stream, page, page_no, older)
             return
         next_request = self._next_page(stream, page, page_no, older)
-        if next_request is not None:
-            run.awaiting = True
-            if waiting > self.low_water:
-                # Listings go first (priority): sent now, every page's entries would be
-                # queued before the first article is fetched.
-                run.held = next_request
-            else:
-                yield next_request
-        else:
+        if next_request is None:
             yield from self._after_walk(stream.index, run.walk_ended)
+        elif run.send_or_hold(next_request, waiting, self.plan.limits.low_water):
+            yield next_request
 
     def _entry_request(self, entry: ListingEntry, stream: Stream, bucket: BucketKey):
         """The article request for a listing entry (None: no doc_id, or listed before),
@@ -543,16 +384,6 @@ class FinanceSpider(ArticleSpiderBase):
             return False
         return KnownArticles.from_crawler(self.crawler).is_current(entry.doc_id, entry.mtime)
 
-    def _note_reach(self, run: StreamRun, page: ListingPage, page_no: int, deeper: bool) -> None:
-        times = [int(e.ctime.timestamp()) for e in page.entries if e.ctime is not None]
-        run.last_page = page_no
-        run.next_url = page.next_url
-        if not times:
-            return
-        if page_no == 1 and not deeper:
-            run.newest = max(times)
-        run.reach = min(times) if run.reach is None else min(run.reach, *times)
-
     def _parse_page(self, source: Source, response: Response, page_no: int) -> ListingPage:
         limit = listing_limit(self.crawler.settings)
         if isinstance(source, RollSource):
@@ -570,26 +401,17 @@ class FinanceSpider(ArticleSpiderBase):
         return self.article_request(entry, channel.name, channel.categories)
 
     def _next_page(self, stream: Stream, page: ListingPage, page_no: int, older: int):
+        """The walk's next listing request, None when the walk stops here."""
         run = self.runs[stream.index]
-        if older:  # newest first: the rest of this listing is older than the window
-            run.walk_ended = "older"
-            return None
-        run.walk_ended = "end"
-        if not page.has_more:
-            return None
-        until = self.window.until
-        if self.backfill and until is not None and run.reach and run.reach >= until.timestamp():
-            run.walk_ended = "ahead"  # the whole range is older: day windows go straight there
-            return None
-        if page_no >= self.max_pages:
-            run.walk_ended = "max_pages"
-            self.logger.info(
-                "Channel %s: stopped after max_pages=%d; the listing goes on%s",
-                stream.channel.name,
-                self.max_pages,
-                "" if self.backfill else " (gaps are closed through day windows)",
-            )
-            self.crawler.stats.inc_value(LISTINGS + "max_pages_reached")
+        if not self.plan.walk_on(run, page, page_no, older):
+            if run.walk_ended == "max_pages":
+                self.logger.info(
+                    "Channel %s: stopped after max_pages=%d; the listing goes on%s",
+                    stream.channel.name,
+                    self.max_pages,
+                    "" if self.backfill else " (gaps are closed through day windows)",
+                )
+                self.crawler.stats.inc_value(LISTINGS + "max_pages_reached")
             return None
         if isinstance(stream.source, HtmlSource):
             if not page.next_url:
@@ -626,29 +448,10 @@ class FinanceSpider(ArticleSpiderBase):
             run.walk_ended = "failed"
             yield from self._after_walk(index, "failed")
         else:  # a deeper page: the rest of the range stays unread
-            run.gaps.append((run.low, run.reach or run.high))
+            run.gaps.append(run.rest())
             yield from self._advance(index)
 
     # --- history: the part of the range the walk did not reach ---
-
-    def _history_range(self, index: int, why: str) -> Gap | None:
-        """``[low, high)`` still to read after the walk, or None."""
-        run = self.runs[index]
-        if why == "older":
-            return None
-        if self.backfill:
-            assert self.window.since is not None
-            high = int(self.window.until.timestamp()) if self.window.until else None
-            if run.reach is not None:
-                high = run.reach if high is None else min(high, run.reach)
-            if high is None:  # the first page said nothing: the whole range
-                high = int(datetime.now(timezone.utc).timestamp())
-            return int(self.window.since.timestamp()), high
-        last = self.history.newest_clean(self.streams[index].key)
-        if last is None or why == "known":
-            return None
-        high = run.reach if run.reach is not None else int(datetime.now(timezone.utc).timestamp())
-        return (last, high) if high > last else None
 
     def _after_walk(self, index: int, why: str) -> Iterator[Any]:
         """The walk is over: read what it did not reach (day windows, or deeper pages), else
@@ -657,7 +460,8 @@ class FinanceSpider(ArticleSpiderBase):
         if run.phase != "walk":
             return
         self.tracker.pages_done((index, "walk"))
-        span = self._history_range(index, why)
+        now = int(datetime.now(timezone.utc).timestamp())
+        span = self.plan.history_range(run, why, self.history.newest_clean(stream.key), now)
         if span is None or span[0] >= span[1]:
             yield from self._end_stream(index)
             return
@@ -680,26 +484,14 @@ class FinanceSpider(ArticleSpiderBase):
                 index, "it has no day windows (an HTML listing)", level=logging.INFO
             )
             return
-        days = days_between(run.low, run.high)
-        if not self.backfill and len(days) > self.catchup_days:
-            kept = days[: self.catchup_days]
-            oldest = day_start(kept[-1]) if kept else run.high
-            run.gaps.append((run.low, oldest))
-            days = kept
-        complete = self.history.complete_days(stream.key)
-        for day in days:
-            if day.isoformat() in complete:
-                run.covered.append((day_start(day), day_start(day) + DAY_SECONDS))
-        run.days = deque(d for d in days if d.isoformat() not in complete)
-        run.days_total = len(run.days)
-        run.phase = "days"
+        days = self.plan.plan_days(run, self.history.complete_days(stream.key))
         self.crawler.stats.inc_value(HISTORY + "days_total", run.days_total)
-        if len(days) > run.days_total:
+        if days > run.days_total:
             self.logger.info(
                 "Channel %s: %d of %d days complete from earlier runs, not read again",
                 stream.channel.name,
-                len(days) - run.days_total,
-                len(days),
+                days - run.days_total,
+                days,
             )
         yield from self._advance(index)
 
@@ -707,28 +499,18 @@ class FinanceSpider(ArticleSpiderBase):
         """The stream's next listing request (a held walk page, a day window, a deeper
         page) once its queue has drained enough; the next stream's start once it has
         nothing left to list."""
-        run = self.runs[index]
-        if self.tracker.pending[index] > self.low_water:
-            return
-        if run.held is not None:
-            request, run.held = run.held, None
-            yield request
-            return
-        if run.phase not in ("days", "deeper") or run.awaiting:
-            return
-        if run.phase == "days" and run.days:
-            day = run.days.popleft()
-            run.awaiting = True
-            yield self.day_request(self.streams[index], day, 1)
-            return
-        if run.phase == "deeper" and run.deeper_page is not None:
-            page, run.deeper_page = run.deeper_page, None
-            run.awaiting = True
-            yield self.deeper_request(self.streams[index], page)
-            return
-        if run.phase == "deeper":
-            self.tracker.pages_done((index, "deeper"))
-        yield from self._end_stream(index)
+        stream, run = self.streams[index], self.runs[index]
+        step = run.next_step(self.tracker.pending[index], self.plan.limits.low_water)
+        if step is Step.HELD:
+            yield run.take_held()
+        elif step is Step.DAY:
+            yield self.day_request(stream, run.take_day(), 1)
+        elif step is Step.DEEPER:
+            yield self.deeper_request(stream, run.take_deeper_page())
+        elif step is Step.END:
+            if run.phase == "deeper":
+                self.tracker.pages_done((index, "deeper"))
+            yield from self._end_stream(index)
 
     def day_request(self, stream: Stream, day: date, page: int):
         assert isinstance(stream.source, RollSource)
@@ -770,12 +552,9 @@ class FinanceSpider(ArticleSpiderBase):
         stats.inc_value(LISTINGS + "pages")
         stats.inc_value(HISTORY + "day_pages")
         self.tally[stream.channel.name].update(pages=1, entries=len(page.entries))
-        outside, dated = outside_day((e.ctime for e in page.entries), day)
-        if run.windows is None and dated:
-            run.windows = outside * 2 <= dated
-            if not run.windows:
-                yield from self._windows_ignored(stream, day, page)
-                return
+        if run.ignores_windows((e.ctime for e in page.entries), day):
+            yield from self._windows_ignored(stream, day, page)
+            return
         bucket = (stream.index, day.isoformat())
         start = day_start(day)
         for entry in page.entries:
@@ -789,7 +568,7 @@ class FinanceSpider(ArticleSpiderBase):
             request = self._entry_request(entry, stream, bucket)
             if request is not None:
                 yield request
-        if page.has_more and page_no < self.history_max_pages:
+        if page.has_more and page_no < self.plan.limits.history_max_pages:
             yield self.day_request(stream, day, page_no + 1)
             return
         run.awaiting = False
@@ -809,10 +588,7 @@ class FinanceSpider(ArticleSpiderBase):
         """The source answered a day window with other days: walk its listing instead."""
         times = sorted(e.ctime for e in page.entries if e.ctime is not None)
         self.crawler.stats.inc_value(HISTORY + "windows_ignored")
-        run = self.runs[stream.index]
-        run.awaiting = False
-        run.days.clear()
-        run.days_total = 0
+        self.runs[stream.index].drop_days()
         yield from self._go_deeper(
             stream.index,
             f"it ignores day windows (asked for {day}, got entries from "
@@ -833,7 +609,7 @@ class FinanceSpider(ArticleSpiderBase):
                 stream.source.describe(),
                 why,
                 describe((run.low, run.high))["from"],
-                self.history_max_pages,
+                self.plan.limits.history_max_pages,
             )
         run.phase = "deeper"
         yield from self._deeper_next(stream, None, run.last_page, 0)
@@ -844,24 +620,14 @@ class FinanceSpider(ArticleSpiderBase):
         """After deeper page ``page_no`` (0: none yet): note the next one, which ``_advance``
         sends once the stream's queue has drained, or what is left unread."""
         run = self.runs[stream.index]
-        run.deeper_page = None
-        if older or (page is not None and not page.has_more):
-            if older or page.entries:  # reached low, or the listing's true end
-                run.covered.append((run.low, run.high))
-            else:  # an empty page before ``low``: the listing stops short of it
-                run.gaps.append((run.low, run.reach or run.high))
-        elif page_no >= self.history_max_pages:
+        html = isinstance(stream.source, HtmlSource)
+        if self.plan.deeper_step(run, page, page_no, older, html) == "max_pages":
             self.logger.error(
                 "Channel %s: SINACRAWL_HISTORY_MAX_PAGES=%d pages read without reaching %s",
                 stream.channel.name,
-                self.history_max_pages,
+                self.plan.limits.history_max_pages,
                 describe((run.low, run.high))["from"],
             )
-            run.gaps.append((run.low, run.reach or run.high))
-        elif isinstance(stream.source, HtmlSource) and page_no and not run.next_url:
-            run.gaps.append((run.low, run.reach or run.high))
-        else:
-            run.deeper_page = page_no + 1
         yield from self._advance(stream.index)
 
     def deeper_request(self, stream: Stream, page: int):
@@ -885,32 +651,18 @@ class FinanceSpider(ArticleSpiderBase):
             self.crawler.engine.crawl(request)
 
     def _bucket_done(self, key: BucketKey, bucket: Bucket) -> None:
+        """A day (or a walk) has every article ended: count the day, record it complete."""
         index, name = key
-        stream, run = self.streams[index], self.runs[index]
-        walked = not (bucket.failed or run.listing_failed or run.reach is None)
-        if name == "walk" and walked and run.newest is not None:
-            run.covered.append((run.reach, run.newest + 1))  # every page read and done
-        if name in ("walk", "deeper"):
+        outcome = self.plan.bucket_done(self.runs[index], name, bucket.failed)
+        if outcome is DayOutcome.LISTING:
             return
-        day = date.fromisoformat(name)
-        start = day_start(day)
         stats = self.crawler.stats
         stats.inc_value(HISTORY + "days_done")
-        if bucket.failed:
-            run.days_incomplete.append(name)
-            run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
+        if outcome is DayOutcome.INCOMPLETE:
             stats.inc_value(HISTORY + "days_incomplete")
-            return
-        # Complete only when it lies wholly in the range, and is over (later entries exist).
-        whole = self.window.position(datetime.fromtimestamp(start, BEIJING)) == 0 and (
-            self.window.until is None or start + DAY_SECONDS <= self.window.until.timestamp()
-        )
-        over = run.newest is not None and start + DAY_SECONDS <= run.newest
-        run.covered.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
-        if whole and over:
-            run.days_complete += 1
+        elif outcome is DayOutcome.COMPLETE:
             stats.inc_value(HISTORY + "days_complete")
-            self.history.mark_complete(stream.key, day)
+            self.history.mark_complete(self.streams[index].key, date.fromisoformat(name))
 
     def closed(self, reason: str) -> None:
         for name, tally in self.tally.items():
@@ -930,16 +682,12 @@ class FinanceSpider(ArticleSpiderBase):
         command that fills it); records what this run covered. Computed once, at close."""
         if self._report is not None:
             return self._report
-        channels: dict[str, dict[str, Any]] = {}
+        channels: dict[str, Counter[str]] = {}
         gaps: list[dict[str, Any]] = []
         for stream, run in zip(self.streams, self.runs, strict=True):
             found = self._close_stream(stream, run, reason)
-            entry = channels.setdefault(
-                stream.channel.name, {"days_complete": 0, "days_incomplete": 0, "days_total": 0}
-            )
-            entry["days_complete"] += run.days_complete
-            entry["days_incomplete"] += len(run.days_incomplete) + len(run.days)
-            entry["days_total"] += run.days_total
+            entry = channels.setdefault(stream.channel.name, Counter())
+            entry.update(run.day_counts())
             for gap in found:
                 command = backfill_command(stream.channel.name, gap)
                 gaps.append({"channel": stream.channel.name, **describe(gap), "command": command})
@@ -951,43 +699,23 @@ class FinanceSpider(ArticleSpiderBase):
                     command,
                 )
         self.history.save()
-        self._report = {"channels": channels, "gaps": gaps}
+        self._report = {"channels": {n: dict(c) for n, c in channels.items()}, "gaps": gaps}
         return self._report
 
     def _close_stream(self, stream: Stream, run: StreamRun, reason: str) -> list[Gap]:
         """The stream's open gaps after this run (stored for the next runs)."""
-        for name in self.tracker.unfinished(stream.index):
-            if name not in ("walk", "deeper"):
-                run.days_incomplete.append(name)
-                start = day_start(date.fromisoformat(name))
-                run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
-        for day in run.days:  # never listed: the run ended first
-            start = day_start(day)
-            run.gaps.append((max(start, run.low), min(start + DAY_SECONDS, run.high)))
-        if run.phase in ("walk", "deeper") and run.low < run.high and reason != "finished":
-            run.gaps.append((run.low, run.reach or run.high))
-        known = self.history.gaps(stream.key)
-        open_gaps = merge([*known, *run.gaps])
-        for low, high in merge(run.covered):
-            open_gaps = subtract(open_gaps, low, high)
-        self.history.set_gaps(stream.key, open_gaps)
-        if run.unread is not None:
-            open_gaps = merge([*open_gaps, run.unread])
-        walk_clean = (
-            run.newest is not None
-            and not run.listing_failed
-            and not self.tracker.failed[stream.index]
-            and reason == "finished"
+        closing = self.plan.close(
+            run,
+            unfinished=self.tracker.unfinished(stream.index),
+            known=self.history.gaps(stream.key),
+            newest_clean=self.history.newest_clean(stream.key),
+            articles_failed=bool(self.tracker.failed[stream.index]),
+            reason=reason,
         )
-        last = self.history.newest_clean(stream.key)
-        # A cron run closed or recorded every gap behind its walk; a backfill may have
-        # jumped over the newest part, so it moves the mark only when its walk reached it.
-        moves = not self.backfill or (
-            last is not None and run.reach is not None and run.reach <= last
-        )
-        if walk_clean and moves and run.newest is not None and (last is None or run.newest > last):
-            self.history.set_newest_clean(stream.key, run.newest)
-        return open_gaps
+        self.history.set_gaps(stream.key, closing.stored)
+        if closing.newest_clean is not None:
+            self.history.set_newest_clean(stream.key, closing.newest_clean)
+        return closing.open
 
     def spider_idle(self) -> None:
         """Start a channel whose first listing never went out (e.g. a middleware dropped the

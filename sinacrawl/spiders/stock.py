@@ -35,8 +35,9 @@ from sinacrawl.parsing.stocklist import (
     parse_symbol,
     stock_news_url,
 )
+from sinacrawl.spiderargs import check_no_unknown_args
 from sinacrawl.spiders.article import read_urls
-from sinacrawl.spiders.finance import LISTINGS, FinanceSpider, Stream, check_no_unknown_args
+from sinacrawl.spiders.finance import LISTINGS, FinanceSpider, Stream
 from sinacrawl.symbols import STATS, SymbolLinks
 
 if TYPE_CHECKING:
