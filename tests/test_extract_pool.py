@@ -162,14 +162,16 @@ def test_a_stuck_worker_times_out_and_the_page_is_extracted_inline(fixtures_dir)
     async def step(pool):
         await extract(pool, page, None)
         (worker,) = workers(pool)
+        # On a loaded machine a new worker's first page can itself outlast the timeout.
+        before = pool.stats.values.get("sinacrawl/extract_pool/restarted/timeout", 0)
         os.kill(worker.pid, signal.SIGSTOP)
         started = time.monotonic()
         assert dict(await extract(pool, page, None)) == want
         assert time.monotonic() - started < 10
         assert worker.poll() is not None  # the stuck worker was killed, not left behind
-        assert pool.stats.values["sinacrawl/extract_pool/restarted/timeout"] == 1
+        assert pool.stats.values["sinacrawl/extract_pool/restarted/timeout"] == before + 1
 
-    run_in_loop(step, timeout=1.0)
+    run_in_loop(step, timeout=3.0)
 
 
 def test_after_repeated_failures_the_pool_is_switched_off(fixtures_dir):
