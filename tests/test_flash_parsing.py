@@ -52,7 +52,7 @@ def test_real_feed_page_matches_the_hand_checked_golden_file(fixtures_dir: Path)
     # every flash of the page, newest first, each a complete Flash item
     assert [f["id"] for f in page.flashes] == [str(i) for i in range(5076690, 5076682, -1)]
     for fields in page.flashes:
-        assert tuple(Flash(**fields).keys()) == FLASH_FIELDS
+        assert sorted(Flash(**fields).keys()) == sorted(FLASH_FIELDS)  # 2.15 orders them otherwise
 
 
 def test_golden_spot_checks_read_by_hand(fixtures_dir: Path) -> None:
