@@ -18,8 +18,9 @@ from sinacrawl.extensions.accounting import article_outcome, article_relisted
 from sinacrawl.items import Article, empty_article
 from sinacrawl.parsing.dates import BEIJING
 from sinacrawl.parsing.listing import ListingEntry
+from sinacrawl.spiderargs import Window
 from sinacrawl.spiders.article import ArticleSpider, check_url
-from sinacrawl.spiders.finance import FinanceSpider, Window
+from sinacrawl.spiders.finance import FinanceSpider
 from tests.conftest import FIXTURES
 
 ROLL = FIXTURES / "sina-listings" / "roll_api_pageid153_lid2516_page1_2026-09-29.json"

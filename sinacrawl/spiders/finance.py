@@ -64,13 +64,7 @@ from sinacrawl.parsing.listing import (
     parse_roll_api,
 )
 from sinacrawl.parsing.urls import doc_id_from_url
-from sinacrawl.spiderargs import (  # noqa: F401  (parse_when: still importable from here)
-    Window,
-    check_no_unknown_args,
-    parse_bool,
-    parse_int,
-    parse_when,
-)
+from sinacrawl.spiderargs import Window, check_no_unknown_args, parse_bool, parse_int
 from sinacrawl.state import CompactIdSet, KnownArticles
 from sinacrawl.walks import DayOutcome, Limits, Plan, Step, Stream, StreamRun
 

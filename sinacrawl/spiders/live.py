@@ -40,13 +40,8 @@ from sinacrawl.items import Flash
 from sinacrawl.parsing.flash import FeedError, FeedPage, feed_url, is_feed_url, parse_feed
 from sinacrawl.posts import safe_component
 from sinacrawl.runstate import flash_dir
-from sinacrawl.spiders.finance import (
-    SINA_DOMAINS,
-    check_no_unknown_args,
-    check_settings,
-    parse_int,
-    parse_when,
-)
+from sinacrawl.spiderargs import check_no_unknown_args, parse_int, parse_when
+from sinacrawl.spiders.finance import SINA_DOMAINS, check_settings
 from sinacrawl.state import KnownArticles
 
 if TYPE_CHECKING:
